@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * irqlab guest driver: shared state of the PCI driver (irqlab_main.c), the IMS
+ * irq domain (irqlab_ims.c) and the debugfs interface (irqlab_debugfs.c).
+ */
+#ifndef IRQLAB_H
+#define IRQLAB_H
+
+#include <linux/atomic.h>
+#include <linux/interrupt.h>
+#include <linux/irqdomain.h>
+#include <linux/msi.h>
+#include <linux/mutex.h>
+#include <linux/pci.h>
+#include <linux/types.h>
+
+#include "irqlab_hw.h"
+
+#define IRQLAB_DRV_NAME		"irqlab"
+#define IRQLAB_IRQ_NAME_LEN	24
+
+enum irqlab_route {
+	IRQLAB_ROUTE_NONE,	/* interrupts of this queue are off */
+	IRQLAB_ROUTE_MSIX,
+	IRQLAB_ROUTE_IMS,
+};
+
+struct irqlab_dev;
+
+struct irqlab_queue {
+	struct irqlab_dev	*idev;
+	unsigned int		index;
+	/* IMS interrupt of this queue (slot == index); 0 when there is none */
+	unsigned int		ims_irq;
+	bool			ims_requested;
+	bool			ims_disabled;	/* disable_irq() done by "mask ims" */
+	/* Read in the MSI-X handler without the lock: READ_ONCE/WRITE_ONCE */
+	enum irqlab_route	route;
+	unsigned int		route_index;
+	atomic64_t		count;
+	char			ims_name[IRQLAB_IRQ_NAME_LEN];
+};
+
+struct irqlab_vector {
+	struct irqlab_dev	*idev;
+	unsigned int		index;
+	unsigned int		irq;
+	bool			requested;
+	bool			disabled;	/* disable_irq() done by "mask msix" */
+	atomic64_t		count;
+	char			name[IRQLAB_IRQ_NAME_LEN];
+};
+
+struct irqlab_dev {
+	struct pci_dev		*pdev;
+	void __iomem		*regs;		/* BAR0 */
+	void __iomem		*ims_bar;	/* BAR holding the IMS table */
+	void __iomem		*ims_table;	/* ims_bar + IMS_OFFSET */
+	unsigned int		ims_bar_nr;
+	u32			version;
+	u32			ims_cap;
+	u32			ims_offset;
+
+	unsigned int		nr_queues;
+	struct irqlab_queue	*queues;
+
+	unsigned int		nr_vectors;
+	struct irqlab_vector	*vectors;
+	bool			msix_enabled;
+
+	/* IMS */
+	unsigned int		ims_slots;
+	bool			ims_sysmem;	/* table in system memory */
+	__le32			*ims_sys;	/* system-memory table (coherent) */
+	dma_addr_t		ims_sys_dma;
+	size_t			ims_sys_size;
+	struct msi_msg		*ims_msg;	/* message last written per slot */
+	struct irq_domain	*ims_parent;
+	struct irq_domain	*ims_domain;
+	struct fwnode_handle	*ims_fwnode;
+	/*
+	 * Stand-in MSI descriptor handed to the parent domain on allocation:
+	 * the remapping domain takes the requester id from desc->dev (see
+	 * irqlab_ims.c).
+	 */
+	struct msi_desc		ims_msi_desc;
+
+	bool			busmaster;
+	struct mutex		lock;		/* ctl commands and debugfs reads */
+	struct dentry		*debugfs_dir;
+};
+
+/* irqlab_main.c */
+const char *irqlab_route_name(enum irqlab_route route);
+enum irqlab_route irqlab_default_route(void);
+int irqlab_set_route(struct irqlab_dev *idev, unsigned int q, enum irqlab_route route);
+int irqlab_mask_ims(struct irqlab_dev *idev, unsigned int q, bool mask);
+int irqlab_mask_msix(struct irqlab_dev *idev, unsigned int v, bool mask);
+void irqlab_set_busmaster(struct irqlab_dev *idev, bool on);
+int irqlab_submit(struct irqlab_dev *idev, unsigned int q, u32 n);
+void irqlab_reset_counts(struct irqlab_dev *idev);
+
+/* irqlab_ims.c */
+int irqlab_ims_init_table(struct irqlab_dev *idev, bool sysmem);
+void irqlab_ims_clear_all_slots(struct irqlab_dev *idev);
+void irqlab_ims_release_table(struct irqlab_dev *idev);
+int irqlab_ims_create_domain(struct irqlab_dev *idev);
+void irqlab_ims_remove_domain(struct irqlab_dev *idev);
+int irqlab_ims_alloc_irq(struct irqlab_dev *idev, unsigned int slot);
+void irqlab_ims_free_irq(unsigned int irq);
+void irqlab_ims_read_slot(struct irqlab_dev *idev, unsigned int slot, struct msi_msg *msg);
+
+/* irqlab_debugfs.c */
+void irqlab_debugfs_init(void);
+void irqlab_debugfs_exit(void);
+void irqlab_debugfs_add(struct irqlab_dev *idev);
+void irqlab_debugfs_remove(struct irqlab_dev *idev);
+
+#endif /* IRQLAB_H */

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * irqlab debugfs interface: /sys/kernel/debug/irqlab/<pci name>/
+ * (e.g. /sys/kernel/debug/irqlab/0000:00:03.0/). Line based and stable: the
+ * TypeScript tests parse it. Fields are separated by one space; numbers are
+ * decimal unless written 0x...; every line ends with '\n'.
+ *
+ * info (read): "key value" lines, in this order:
+ *	mode devmem|sysmem		where the IMS table is
+ *	queues N			work queues in use
+ *	ims_slots N			IMS slots in use (0: no IMS table)
+ *	msix_vectors N			MSI-X vectors allocated (0: no MSI-X)
+ *	parent_domain NAME		IMS parent (INTEL-IR-..., VECTOR), or "none"
+ *	ims_domain NAME			e.g. irqlab-ims-0000:00:03.0, or "none"
+ *	ims_bar N			BAR holding the IMS table
+ *	ims_offset 0xHHHHHHHH		table offset in that BAR
+ *	version 0xHHHHHHHH		VERSION register (major << 16 | minor)
+ *	busmaster 0|1			as last set by the driver
+ *	route_default ims|msix		module parameter route
+ *   New keys may be appended; existing ones keep name and format.
+ *
+ * queues (read): the header line
+ *	queue irq route index addr data count
+ *   then one line per queue, e.g.
+ *	0 45 ims 0 0x00000000fee00000 0x00000031 12
+ *   irq: Linux irq the queue's interrupts arrive on (its IMS irq for ims, the
+ *   vector's irq for msix, 0 for none); route: ims|msix|none; index: IMS slot
+ *   or MSI-X vector; addr (0x + 16 hex digits) and data (0x + 8 hex digits):
+ *   what the IMS slot holds now (read from the table) for ims, the cached MSI
+ *   message of the vector for msix, zero for none; count: interrupts the
+ *   handler saw for this queue since the last reset_counts (an MSI-X vector
+ *   counts for every queue routed to it).
+ *
+ * msix (read): the header line
+ *	vector irq count masked
+ *   then one line per vector, e.g. "0 40 7 0". masked: the Mask bit of the
+ *   vector's control word in the MSI-X table as the guest reads it (1/0).
+ *
+ * hierarchy (read): one line per queue IMS irq, then one per MSI-X irq:
+ *	q0 irq 45: irqlab-ims-0000:00:03.0 > INTEL-IR-0-15 > VECTOR
+ *	msix0 irq 40: IR-PCI-MSIX-0000:00:03.0-12 > INTEL-IR-0-15 > VECTOR
+ *   each level's irq_domain name, from the irq's top level down its
+ *   parent_data chain ("?" for a level without domain or name).
+ *
+ * ctl (write only): one command per write, trailing newline allowed:
+ *	mask ims N | unmask ims N	disable_irq/enable_irq on queue N's IMS irq
+ *	mask msix N | unmask msix N	disable_irq/enable_irq on vector N's irq
+ *	route Q ims|msix		ims: slot Q; msix: vector Q % msix_vectors
+ *	busmaster 0|1			pci_clear_master / pci_set_master
+ *	submit Q N			write N to queue Q's doorbell
+ *	reset_counts			zero every queue and vector count
+ *   mask/unmask do not nest: masking a masked irq is a no-op. A malformed
+ *   command or an index out of range fails with EINVAL, a well-formed one
+ *   the device cannot do (no IMS irq for that queue, no MSI-X) with ENODEV;
+ *   both log a warning naming the command.
+ */
+#include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/irq.h>
+#include <linux/irqdomain.h>
+#include <linux/kernel.h>
+#include <linux/msi.h>
+#include <linux/seq_file.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "irqlab.h"
+
+#define IRQLAB_CTL_MAX	64
+
+static struct dentry *irqlab_debugfs_root;
+
+static const char *domain_name(struct irq_domain *d)
+{
+	return d && d->name ? d->name : "none";
+}
+
+static int info_show(struct seq_file *m, void *unused)
+{
+	struct irqlab_dev *idev = m->private;
+
+	mutex_lock(&idev->lock);
+	seq_printf(m, "mode %s\n", idev->ims_sysmem ? "sysmem" : "devmem");
+	seq_printf(m, "queues %u\n", idev->nr_queues);
+	seq_printf(m, "ims_slots %u\n", idev->ims_slots);
+	seq_printf(m, "msix_vectors %u\n", idev->nr_vectors);
+	seq_printf(m, "parent_domain %s\n", domain_name(idev->ims_parent));
+	seq_printf(m, "ims_domain %s\n", domain_name(idev->ims_domain));
+	seq_printf(m, "ims_bar %u\n", idev->ims_bar_nr);
+	seq_printf(m, "ims_offset 0x%08x\n", idev->ims_offset);
+	seq_printf(m, "version 0x%08x\n", idev->version);
+	seq_printf(m, "busmaster %d\n", idev->busmaster);
+	seq_printf(m, "route_default %s\n", irqlab_route_name(irqlab_default_route()));
+	mutex_unlock(&idev->lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(info);
+
+static int queues_show(struct seq_file *m, void *unused)
+{
+	struct irqlab_dev *idev = m->private;
+	unsigned int q;
+
+	mutex_lock(&idev->lock);
+	seq_puts(m, "queue irq route index addr data count\n");
+	for (q = 0; q < idev->nr_queues; q++) {
+		struct irqlab_queue *queue = &idev->queues[q];
+		enum irqlab_route r = READ_ONCE(queue->route);
+		unsigned int index = READ_ONCE(queue->route_index);
+		struct msi_msg msg = { };
+		unsigned int irq = 0;
+
+		if (r == IRQLAB_ROUTE_IMS) {
+			irq = queue->ims_irq;
+			irqlab_ims_read_slot(idev, index, &msg);
+		} else if (r == IRQLAB_ROUTE_MSIX && index < idev->nr_vectors) {
+			irq = idev->vectors[index].irq;
+			get_cached_msi_msg(irq, &msg);
+		}
+		seq_printf(m, "%u %u %s %u 0x%016llx 0x%08x %lld\n", q, irq, irqlab_route_name(r),
+			   index, (u64)msg.address_hi << 32 | msg.address_lo, msg.data,
+			   (long long)atomic64_read(&queue->count));
+	}
+	mutex_unlock(&idev->lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(queues);
+
+/*
+ * The vector control word as the guest reads it from the MSI-X table
+ * (QEMU emulates the table); the irq's masked state if the table is not
+ * mapped.
+ */
+static int msix_masked(struct irqlab_dev *idev, struct irqlab_vector *vec)
+{
+	void __iomem *table = idev->pdev->msix_base;
+
+	if (table) {
+		u32 ctrl = readl(table + vec->index * PCI_MSIX_ENTRY_SIZE +
+				 PCI_MSIX_ENTRY_VECTOR_CTRL);
+
+		return !!(ctrl & PCI_MSIX_ENTRY_CTRL_MASKBIT);
+	}
+	return irqd_irq_masked(irq_get_irq_data(vec->irq));
+}
+
+static int msix_show(struct seq_file *m, void *unused)
+{
+	struct irqlab_dev *idev = m->private;
+	unsigned int v;
+
+	mutex_lock(&idev->lock);
+	seq_puts(m, "vector irq count masked\n");
+	for (v = 0; v < idev->nr_vectors; v++) {
+		struct irqlab_vector *vec = &idev->vectors[v];
+
+		seq_printf(m, "%u %u %lld %d\n", v, vec->irq,
+			   (long long)atomic64_read(&vec->count), msix_masked(idev, vec));
+	}
+	mutex_unlock(&idev->lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(msix);
+
+static void show_chain(struct seq_file *m, const char *label, unsigned int index,
+		       unsigned int irq)
+{
+	struct irq_data *d = irq_get_irq_data(irq);
+	const char *sep = "";
+
+	seq_printf(m, "%s%u irq %u:", label, index, irq);
+	for (; d; d = d->parent_data) {
+		seq_printf(m, "%s %s", sep, d->domain && d->domain->name ? d->domain->name : "?");
+		sep = " >";
+	}
+	seq_putc(m, '\n');
+}
+
+static int hierarchy_show(struct seq_file *m, void *unused)
+{
+	struct irqlab_dev *idev = m->private;
+	unsigned int i;
+
+	mutex_lock(&idev->lock);
+	for (i = 0; i < idev->nr_queues; i++) {
+		if (idev->queues[i].ims_irq)
+			show_chain(m, "q", i, idev->queues[i].ims_irq);
+	}
+	for (i = 0; i < idev->nr_vectors; i++)
+		show_chain(m, "msix", i, idev->vectors[i].irq);
+	mutex_unlock(&idev->lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(hierarchy);
+
+static int parse_uint(const char *tok, unsigned int *val)
+{
+	return tok ? kstrtouint(tok, 0, val) : -EINVAL;
+}
+
+/* Next blank-separated word of *args, or NULL. */
+static char *next_word(char **args)
+{
+	char *w;
+
+	do {
+		w = strsep(args, " \t");
+	} while (w && !*w);
+	return w;
+}
+
+/* Returns 0, or a negative errno; -EINVAL for a malformed command. */
+static int ctl_exec(struct irqlab_dev *idev, char *cmd)
+{
+	char *args = cmd, *verb, *a, *b;
+	unsigned int x, y;
+
+	verb = next_word(&args);
+	a = next_word(&args);
+	b = next_word(&args);
+	if (!verb || next_word(&args))
+		return -EINVAL;
+
+	if (!strcmp(verb, "mask") || !strcmp(verb, "unmask")) {
+		bool mask = verb[0] == 'm';
+
+		if (!a || parse_uint(b, &x))
+			return -EINVAL;
+		if (!strcmp(a, "ims"))
+			return irqlab_mask_ims(idev, x, mask);
+		if (!strcmp(a, "msix"))
+			return irqlab_mask_msix(idev, x, mask);
+		return -EINVAL;
+	}
+	if (!strcmp(verb, "route")) {
+		if (parse_uint(a, &x) || !b)
+			return -EINVAL;
+		if (!strcmp(b, "ims"))
+			return irqlab_set_route(idev, x, IRQLAB_ROUTE_IMS);
+		if (!strcmp(b, "msix"))
+			return irqlab_set_route(idev, x, IRQLAB_ROUTE_MSIX);
+		return -EINVAL;
+	}
+	if (!strcmp(verb, "busmaster")) {
+		if (b || parse_uint(a, &x) || x > 1)
+			return -EINVAL;
+		irqlab_set_busmaster(idev, x);
+		return 0;
+	}
+	if (!strcmp(verb, "submit")) {
+		if (parse_uint(a, &x) || parse_uint(b, &y))
+			return -EINVAL;
+		return irqlab_submit(idev, x, y);
+	}
+	if (!strcmp(verb, "reset_counts")) {
+		if (a)
+			return -EINVAL;
+		irqlab_reset_counts(idev);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static ssize_t ctl_write(struct file *file, const char __user *ubuf, size_t len, loff_t *ppos)
+{
+	struct irqlab_dev *idev = file->private_data;
+	char buf[IRQLAB_CTL_MAX], orig[IRQLAB_CTL_MAX];
+	char *cmd;
+	int ret;
+
+	if (len >= sizeof(buf)) {
+		pr_warn("irqlab %s: ctl: command too long (%zu bytes)\n",
+			pci_name(idev->pdev), len);
+		return -EINVAL;
+	}
+	if (copy_from_user(buf, ubuf, len))
+		return -EFAULT;
+	buf[len] = '\0';
+	cmd = strim(buf);
+	strscpy(orig, cmd, sizeof(orig));	/* ctl_exec() splits cmd in place */
+
+	mutex_lock(&idev->lock);
+	ret = ctl_exec(idev, cmd);
+	mutex_unlock(&idev->lock);
+	if (ret) {
+		pr_warn("irqlab %s: ctl: '%s' failed: %d\n", pci_name(idev->pdev), orig, ret);
+		return ret;
+	}
+	return len;
+}
+
+static const struct file_operations ctl_fops = {
+	.owner	= THIS_MODULE,
+	.open	= simple_open,
+	.write	= ctl_write,
+};
+
+void irqlab_debugfs_add(struct irqlab_dev *idev)
+{
+	struct dentry *dir;
+
+	if (IS_ERR_OR_NULL(irqlab_debugfs_root))
+		return;
+	dir = debugfs_create_dir(pci_name(idev->pdev), irqlab_debugfs_root);
+	if (IS_ERR(dir))
+		return;
+	idev->debugfs_dir = dir;
+	debugfs_create_file("info", 0444, dir, idev, &info_fops);
+	debugfs_create_file("queues", 0444, dir, idev, &queues_fops);
+	debugfs_create_file("msix", 0444, dir, idev, &msix_fops);
+	debugfs_create_file("hierarchy", 0444, dir, idev, &hierarchy_fops);
+	debugfs_create_file("ctl", 0200, dir, idev, &ctl_fops);
+}
+
+/* debugfs_remove_recursive() waits for readers and writers still inside. */
+void irqlab_debugfs_remove(struct irqlab_dev *idev)
+{
+	debugfs_remove_recursive(idev->debugfs_dir);
+	idev->debugfs_dir = NULL;
+}
+
+void irqlab_debugfs_init(void)
+{
+	irqlab_debugfs_root = debugfs_create_dir(IRQLAB_DRV_NAME, NULL);
+}
+
+void irqlab_debugfs_exit(void)
+{
+	debugfs_remove_recursive(irqlab_debugfs_root);
+	irqlab_debugfs_root = NULL;
+}
