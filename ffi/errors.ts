@@ -1,0 +1,32 @@
+// A failed system call, carrying its errno so callers can map it to the
+// protocol (vfio-user replies carry UNIX errnos) and people can read it.
+import { koffi } from './libc.ts';
+
+const names = new Map<number, string>();
+for (const [name, value] of Object.entries(koffi.os.errno)) {
+  if (!names.has(value)) names.set(value, name);
+}
+
+export function errnoName(errno: number): string {
+  return names.get(errno) ?? `errno ${errno}`;
+}
+
+export class SysError extends Error {
+  readonly errno: number;
+  readonly syscall: string;
+  constructor(syscall: string, errno: number, detail?: string) {
+    super(`${syscall}${detail ? ` (${detail})` : ''} failed: ${errnoName(errno)}`);
+    this.name = 'SysError';
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}
+
+/** Throws a SysError when a libc call returned -1. */
+export function check(syscall: string, ret: number | bigint, detail?: string): number {
+  if (ret === -1 || ret === -1n) throw new SysError(syscall, koffi.errno(), detail);
+  return Number(ret);
+}
+
+export const EAGAIN = koffi.os.errno.EAGAIN ?? 11;
+export const EINTR = koffi.os.errno.EINTR ?? 4;

@@ -1,0 +1,29 @@
+// `irqlab <command>`: one small module per command.
+const commands: Record<string, { describe: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
+  serve: { describe: 'serve a device on a vfio-user socket', load: () => import('./serve.ts') },
+  doctor: { describe: 'show what is installed for the guest lab, and what is missing', load: () => import('./doctor.ts') },
+};
+
+function usage(): string {
+  const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.describe}`);
+  return `usage: irqlab <command> [options]\n\ncommands:\n${rows.join('\n')}\n\nirqlab <command> --help for a command's options\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`irqlab: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await cmd.load()).run(rest);
+  } catch (err) {
+    process.stderr.write(`irqlab ${name}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

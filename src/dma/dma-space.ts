@@ -1,0 +1,142 @@
+// The client's memory as the device sees it: the windows DMA_MAP announced,
+// reached through an mmap of the descriptor that came with the map (when the
+// client shares its memory) or through DMA_READ/DMA_WRITE messages otherwise.
+// All access goes through here, so DMA_UNMAP can invalidate a mapping and no
+// view into unmapped memory survives (that would be a SIGSEGV).
+import { MappedRegion, closeFd } from '../../ffi/index.ts';
+import {
+  Command, Errno, VfioError, DMA_MAP_READ, DMA_MAP_WRITE,
+  encodeDmaRead, encodeDmaData, decodeDmaData, type DmaMap,
+} from '../protocol/index.ts';
+import type { Reply } from '../transport/connection.ts';
+
+export interface DmaWindow {
+  address: bigint;
+  size: bigint;
+  readable: boolean;
+  writable: boolean;
+  /** Present when the client shared the memory with a descriptor. */
+  region?: MappedRegion;
+}
+
+/** Sends one of our own requests to the client. */
+export type DmaRequester = (command: number, payload: Uint8Array, noReply: boolean) => Promise<Reply>;
+
+const U64_MAX = (1n << 64n) - 1n;
+
+export class DmaSpace {
+  private windows: DmaWindow[] = [];
+
+  constructor(
+    private readonly requester: DmaRequester,
+    private readonly limits: { maxMaps: number; maxXfer: () => number },
+  ) {}
+
+  get count(): number {
+    return this.windows.length;
+  }
+
+  list(): readonly DmaWindow[] {
+    return this.windows;
+  }
+
+  /** DMA_MAP. Takes ownership of `fd` (closed here once mapped, or on failure). */
+  map(m: DmaMap, fd: number | undefined): void {
+    try {
+      if (m.size === 0n) throw new VfioError(Errno.EINVAL, 'DMA_MAP: size 0');
+      if (m.address + m.size - 1n > U64_MAX) throw new VfioError(Errno.EINVAL, `DMA_MAP: 0x${m.address.toString(16)} + 0x${m.size.toString(16)} wraps`);
+      if (m.flags & ~(DMA_MAP_READ | DMA_MAP_WRITE)) throw new VfioError(Errno.EINVAL, `DMA_MAP: unknown flags 0x${m.flags.toString(16)}`);
+      if (this.windows.length >= this.limits.maxMaps) throw new VfioError(Errno.ENOSPC, `DMA_MAP: already ${this.windows.length} windows (max_dma_maps)`);
+      const clash = this.windows.find((w) => m.address < w.address + w.size && w.address < m.address + m.size);
+      if (clash) {
+        throw new VfioError(Errno.EEXIST, `DMA_MAP: [0x${m.address.toString(16)}, +0x${m.size.toString(16)}) overlaps [0x${clash.address.toString(16)}, +0x${clash.size.toString(16)})`);
+      }
+      const w: DmaWindow = { address: m.address, size: m.size, readable: (m.flags & DMA_MAP_READ) !== 0, writable: (m.flags & DMA_MAP_WRITE) !== 0 };
+      if (fd !== undefined) {
+        if (m.size > BigInt(Number.MAX_SAFE_INTEGER)) throw new VfioError(Errno.EINVAL, 'DMA_MAP: size too large to map');
+        try {
+          w.region = MappedRegion.map(fd, m.offset, Number(m.size), w.writable);
+        } catch (err) {
+          throw new VfioError((err as { errno?: number }).errno ?? Errno.EINVAL, `DMA_MAP: ${(err as Error).message}`);
+        }
+      }
+      this.windows.push(w);
+      this.windows.sort((a, b) => (a.address < b.address ? -1 : 1));
+    } finally {
+      // The mapping keeps the memory alive; the descriptor is not needed.
+      if (fd !== undefined) closeFd(fd);
+    }
+  }
+
+  /** DMA_UNMAP: the window must match a mapping exactly (spec). */
+  unmap(address: bigint, size: bigint): void {
+    const i = this.windows.findIndex((w) => w.address === address && w.size === size);
+    if (i < 0) throw new VfioError(Errno.ENOENT, `DMA_UNMAP: no mapping is exactly [0x${address.toString(16)}, +0x${size.toString(16)})`);
+    this.windows[i].region?.unmap();
+    this.windows.splice(i, 1);
+  }
+
+  unmapAll(): void {
+    for (const w of this.windows) w.region?.unmap();
+    this.windows = [];
+  }
+
+  /** The mapped window holding all of [address, address+length), if any. */
+  private windowFor(address: bigint, length: number): DmaWindow | undefined {
+    const end = address + BigInt(length);
+    return this.windows.find((w) => address >= w.address && end <= w.address + w.size);
+  }
+
+  /** Reads guest memory now if it is shared with us; undefined if it needs messages. */
+  readLocal(address: bigint, length: number): Uint8Array | undefined {
+    const w = this.windowFor(address, length);
+    if (!w?.region) return undefined;
+    if (!w.readable) throw new VfioError(Errno.EFAULT, `DMA read of 0x${address.toString(16)}: window is not readable`);
+    return w.region.read(Number(address - w.address), length);
+  }
+
+  /** Writes guest memory now if it is shared with us; false if it needs messages. */
+  writeLocal(address: bigint, data: Uint8Array): boolean {
+    const w = this.windowFor(address, data.length);
+    if (!w?.region) return false;
+    if (!w.writable) throw new VfioError(Errno.EFAULT, `DMA write to 0x${address.toString(16)}: window is not writable`);
+    w.region.write(Number(address - w.address), data);
+    return true;
+  }
+
+  /**
+   * Reads from the device's bus-master address space: shared memory directly,
+   * anything else by DMA_READ (the client decides what the address reaches).
+   */
+  async read(address: bigint, length: number): Promise<Uint8Array> {
+    const local = this.readLocal(address, length);
+    if (local) return local;
+    const out = new Uint8Array(length);
+    const max = this.limits.maxXfer();
+    for (let done = 0; done < length; done += max) {
+      const count = Math.min(max, length - done);
+      const at = address + BigInt(done);
+      const reply = await this.requester(Command.DMA_READ, encodeDmaRead({ address: at, count }), false);
+      const d = decodeDmaData(reply.payload, 'DMA_READ reply');
+      if (d.count !== count || d.address !== at) {
+        throw new VfioError(Errno.EIO, `DMA_READ reply for ${d.count} bytes at 0x${d.address.toString(16)}, asked ${count} at 0x${at.toString(16)}`);
+      }
+      out.set(d.data, done);
+    }
+    return out;
+  }
+
+  /**
+   * Writes to the bus-master address space, like a device's posted write. An
+   * MSI is such a write to the interrupt window (0xFEExxxxx on x86).
+   */
+  async write(address: bigint, data: Uint8Array, opts: { posted?: boolean } = {}): Promise<void> {
+    if (this.writeLocal(address, data)) return;
+    const max = this.limits.maxXfer();
+    for (let done = 0; done < data.length || done === 0; done += max) {
+      const chunk = data.subarray(done, done + max);
+      await this.requester(Command.DMA_WRITE, encodeDmaData({ address: address + BigInt(done), count: chunk.length, data: chunk }), opts.posted === true);
+      if (data.length === 0) break;
+    }
+  }
+}

@@ -1,0 +1,57 @@
+// The 16-byte header in front of every vfio-user message.
+import { HEADER_SIZE, MSG_TYPE_MASK, MsgType, FLAG_NO_REPLY, FLAG_ERROR } from './constants.ts';
+
+export interface Header {
+  /** Message ID, chosen by the sender of a command and echoed in its reply. */
+  id: number;
+  command: number;
+  /** Size of the whole message, header included. */
+  size: number;
+  flags: number;
+  /** errno of an error reply; reserved (0) otherwise. */
+  error: number;
+}
+
+export function readHeader(bytes: Uint8Array, at = 0): Header {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + at, HEADER_SIZE);
+  return {
+    id: v.getUint16(0, true),
+    command: v.getUint16(2, true),
+    size: v.getUint32(4, true),
+    flags: v.getUint32(8, true),
+    error: v.getUint32(12, true),
+  };
+}
+
+export function writeHeader(bytes: Uint8Array, at: number, h: Header): void {
+  const v = new DataView(bytes.buffer, bytes.byteOffset + at, HEADER_SIZE);
+  v.setUint16(0, h.id, true);
+  v.setUint16(2, h.command, true);
+  v.setUint32(4, h.size, true);
+  v.setUint32(8, h.flags, true);
+  v.setUint32(12, h.error, true);
+}
+
+export const isReply = (h: Header): boolean => (h.flags & MSG_TYPE_MASK) === MsgType.REPLY;
+export const isCommand = (h: Header): boolean => (h.flags & MSG_TYPE_MASK) === MsgType.COMMAND;
+export const wantsReply = (h: Header): boolean => (h.flags & FLAG_NO_REPLY) === 0;
+export const isError = (h: Header): boolean => (h.flags & FLAG_ERROR) !== 0;
+
+/** A whole message (header + payload) in one buffer, ready for the socket. */
+export function frame(id: number, command: number, flags: number, payload: Uint8Array = EMPTY, error = 0): Uint8Array {
+  const out = new Uint8Array(HEADER_SIZE + payload.length);
+  writeHeader(out, 0, { id, command, size: out.length, flags, error });
+  out.set(payload, HEADER_SIZE);
+  return out;
+}
+
+export function replyFrame(request: Header, payload: Uint8Array = EMPTY): Uint8Array {
+  return frame(request.id, request.command, MsgType.REPLY, payload);
+}
+
+/** Error replies carry only the header (spec: "the reply message must only include the reply header"). */
+export function errorFrame(request: Header, errno: number): Uint8Array {
+  return frame(request.id, request.command, MsgType.REPLY | FLAG_ERROR, EMPTY, errno);
+}
+
+export const EMPTY = new Uint8Array(0);

@@ -1,0 +1,38 @@
+// What every command handler gets: the device, the client's memory, and what
+// the two sides agreed on in VERSION.
+import type { Capabilities } from '../protocol/index.ts';
+import type { DeviceModel } from '../device/model.ts';
+import type { DmaSpace } from '../dma/dma-space.ts';
+
+/** Limits this server announces in its VERSION reply (what it accepts). */
+export interface ServerLimits {
+  maxMsgFds: number;
+  maxDataXferSize: number;
+  maxDmaMaps: number;
+}
+
+export const defaultLimits: ServerLimits = {
+  maxMsgFds: 64,
+  maxDataXferSize: 1 << 20,
+  maxDmaMaps: 65535,
+};
+
+export interface SessionStats {
+  commands: number;
+  errors: number;
+  postedWrites: number;
+  regionReads: number;
+  regionWrites: number;
+}
+
+export interface HandlerContext {
+  readonly device: DeviceModel;
+  readonly dma: DmaSpace;
+  readonly limits: ServerLimits;
+  /** The client's capabilities, once VERSION is done. */
+  peer: Capabilities | undefined;
+  /** What the VERSION reply granted (write_multiple only if the client offered it). */
+  granted: Capabilities | undefined;
+  readonly stats: SessionStats;
+  log(line: string): void;
+}

@@ -1,0 +1,352 @@
+// One vfio-user connection, either side: reassembles messages and their
+// descriptors, hands commands to a handler strictly in arrival order, sends
+// replies (never to a NO_REPLY command), and carries our own requests to the
+// peer (DMA_READ/DMA_WRITE from a server; everything from a client) with id
+// matching and timeouts. A reply never waits on one of our own requests: the
+// handler may only start them.
+import { SocketStream, closeFds, SysError } from '../../ffi/index.ts';
+import {
+  HEADER_SIZE, FLAG_NO_REPLY, MSG_TYPE_MASK, MsgType, commandName,
+} from '../protocol/constants.ts';
+import { Errno, VfioError, errnoName } from '../protocol/errno.ts';
+import { readHeader, frame, replyFrame, errorFrame, isError, type Header } from '../protocol/header.ts';
+import { Message } from './message.ts';
+import { Reassembler, FramingError } from './reassembly.ts';
+
+export type ReplyPayload = Uint8Array | undefined;
+export type HandlerResult = ReplyPayload | Promise<ReplyPayload>;
+
+export interface ConnectionHandler {
+  /**
+   * Handles one command. Returns the reply payload (undefined: empty), or a
+   * promise of it: the connection then holds later commands until it settles.
+   * Throw a VfioError for an error reply.
+   */
+  onCommand(msg: Message): HandlerResult;
+  /** The connection is gone (peer closed, framing error, or close()). */
+  onClose?(reason: Error | undefined): void;
+}
+
+export interface Reply {
+  header: Header;
+  payload: Uint8Array;
+  fds: number[];
+}
+
+/** What the connection saw, for traces and statistics. */
+export interface Tap {
+  (dir: 'in' | 'out', header: Header, payload: Uint8Array, fdCount: number): void;
+}
+
+export interface ConnectionOptions {
+  /** Largest message accepted; anything larger means the stream is corrupt. */
+  maxMessageSize: number;
+  /** Descriptors we accept per message (sizes the control buffer). */
+  maxFds: number;
+  /** Default timeout for our own requests, ms. */
+  requestTimeoutMs?: number;
+  log?: (line: string) => void;
+  tap?: Tap;
+}
+
+interface Pending {
+  command: number;
+  resolve(r: Reply): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+interface Queued {
+  header: Header;
+  payload: Uint8Array;
+  fds: number[];
+  fdsTruncated: boolean;
+}
+
+/** Commands held while a handler is busy, before we stop reading the socket. */
+const MAX_QUEUED_BYTES = 8 << 20;
+
+export class Connection {
+  private readonly stream: SocketStream;
+  private readonly rx: Reassembler;
+  private readonly pending = new Map<number, Pending>();
+  private queue: Queued[] = [];
+  private queuedBytes = 0;
+  private busy = false;
+  private nextId = 1;
+  private closed = false;
+  private batch: Uint8Array[] | null = null;
+  private readonly log: (line: string) => void;
+  tap: Tap | undefined;
+
+  constructor(fd: number, private readonly handler: ConnectionHandler, private readonly opts: ConnectionOptions) {
+    this.log = opts.log ?? (() => {});
+    this.tap = opts.tap;
+    this.rx = new Reassembler(opts.maxMessageSize);
+    this.stream = new SocketStream(fd, {
+      onReadable: () => this.onReadable(),
+      onError: (err) => this.close(err instanceof Error ? err : new Error(String(err))),
+    }, opts.maxFds);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get fd(): number {
+    return this.stream.fd;
+  }
+
+  /** Let the process exit even while this connection is open. */
+  unref(): void {
+    this.stream.unref();
+  }
+
+  // ---- receiving -------------------------------------------------------
+
+  private onReadable(): void {
+    if (this.closed) return;
+    this.batch = [];
+    try {
+      // Bounded so one busy peer cannot starve the event loop.
+      for (let i = 0; i < 64 && !this.closed; i++) {
+        const r = this.stream.recv();
+        if (!r) break;
+        if (r.data.length === 0) {
+          closeFds(r.fds);
+          this.close(undefined);
+          return;
+        }
+        this.rx.push(r.data, r.fds, r.ctrunc);
+        this.drain();
+        if (this.queuedBytes > MAX_QUEUED_BYTES) {
+          this.stream.pauseReading();
+          break;
+        }
+      }
+    } catch (err) {
+      this.close(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      this.flushBatch();
+    }
+  }
+
+  private drain(): void {
+    for (;;) {
+      let raw;
+      try {
+        raw = this.rx.next();
+      } catch (err) {
+        if (err instanceof FramingError) this.log(`closing connection: ${err.message}`);
+        throw err;
+      }
+      if (!raw) return;
+      const header = readHeader(raw.bytes);
+      const payload = raw.bytes.subarray(HEADER_SIZE);
+      this.tap?.('in', header, payload, raw.fds.length);
+      const type = header.flags & MSG_TYPE_MASK;
+      if (type === MsgType.REPLY) {
+        this.onReply(header, payload, raw.fds);
+      } else if (this.busy || this.queue.length) {
+        this.queue.push({ header, payload: payload.slice(), fds: raw.fds, fdsTruncated: raw.fdsTruncated });
+        this.queuedBytes += payload.length;
+      } else {
+        this.dispatch(header, payload, raw.fds, raw.fdsTruncated);
+      }
+      if (this.closed) return;
+    }
+  }
+
+  private dispatch(header: Header, payload: Uint8Array, fds: number[], fdsTruncated: boolean): void {
+    const msg = new Message(header, payload, fds);
+    let result: HandlerResult;
+    try {
+      if ((header.flags & MSG_TYPE_MASK) !== MsgType.COMMAND) {
+        throw new VfioError(Errno.EINVAL, `message type ${header.flags & MSG_TYPE_MASK} is neither command nor reply`);
+      }
+      if (fdsTruncated) {
+        throw new VfioError(Errno.EINVAL, `more descriptors than the ${this.opts.maxFds} we accept per message; the rest were dropped`);
+      }
+      result = this.handler.onCommand(msg);
+    } catch (err) {
+      msg.release();
+      this.answerError(header, err);
+      return;
+    }
+    if (result instanceof Promise) {
+      this.busy = true;
+      result.then(
+        (payload) => { msg.release(); this.answer(header, payload); },
+        (err) => { msg.release(); this.answerError(header, err); },
+      ).finally(() => {
+        this.busy = false;
+        this.resumeQueue();
+      });
+      return;
+    }
+    msg.release();
+    this.answer(header, result);
+  }
+
+  private resumeQueue(): void {
+    if (this.closed) return;
+    this.batch = [];
+    try {
+      while (!this.busy && this.queue.length && !this.closed) {
+        const q = this.queue.shift()!;
+        this.queuedBytes -= q.payload.length;
+        this.dispatch(q.header, q.payload, q.fds, q.fdsTruncated);
+      }
+    } finally {
+      this.flushBatch();
+    }
+    if (!this.busy && this.queuedBytes <= MAX_QUEUED_BYTES) this.stream.resumeReading();
+  }
+
+  private answer(request: Header, payload: ReplyPayload): void {
+    if (request.flags & FLAG_NO_REPLY) return; // an unwanted reply desynchronises the peer
+    this.sendRaw(replyFrame(request, payload));
+  }
+
+  private answerError(request: Header, err: unknown): void {
+    let errno: number;
+    if (err instanceof VfioError) {
+      errno = err.errno;
+      this.log(`${commandName(request.command)} #${request.id}: ${err.message}`);
+    } else if (err instanceof SysError) {
+      errno = err.errno;
+      this.log(`${commandName(request.command)} #${request.id}: ${err.message}`);
+    } else {
+      errno = Errno.EIO;
+      this.log(`${commandName(request.command)} #${request.id}: internal error: ${(err as Error)?.stack ?? err}`);
+    }
+    if (request.flags & FLAG_NO_REPLY) return;
+    this.sendRaw(errorFrame(request, errno));
+  }
+
+  private onReply(header: Header, payload: Uint8Array, fds: number[]): void {
+    const p = this.pending.get(header.id);
+    if (!p || p.command !== header.command) {
+      closeFds(fds);
+      this.log(`ignoring reply #${header.id} (${commandName(header.command)}) that matches no request of ours`);
+      return;
+    }
+    this.pending.delete(header.id);
+    clearTimeout(p.timer);
+    if (isError(header)) {
+      closeFds(fds);
+      p.reject(new VfioError(header.error || Errno.EIO, `peer failed ${commandName(header.command)} #${header.id} (${errnoName(header.error)})`));
+    } else {
+      p.resolve({ header, payload: payload.slice(), fds });
+    }
+  }
+
+  // ---- sending ---------------------------------------------------------
+
+  private sendRaw(bytes: Uint8Array, fds: readonly number[] = []): void {
+    if (this.closed) return;
+    if (this.tap) this.tap('out', readHeader(bytes), bytes.subarray(HEADER_SIZE), fds.length);
+    if (this.batch && fds.length === 0) {
+      this.batch.push(bytes);
+      return;
+    }
+    this.flushBatch(true);
+    try {
+      this.stream.send(bytes, fds);
+    } catch (err) {
+      this.close(err as Error);
+    }
+  }
+
+  /** Replies produced while handling one burst go out in one send. */
+  private flushBatch(keepBatching = false): void {
+    const batch = this.batch;
+    this.batch = keepBatching && batch ? [] : null;
+    if (!batch || batch.length === 0 || this.closed) return;
+    const bytes = batch.length === 1 ? batch[0] : concat(batch);
+    try {
+      this.stream.send(bytes);
+    } catch (err) {
+      this.close(err as Error);
+    }
+  }
+
+  /**
+   * Sends a command to the peer and resolves with its reply. With noReply the
+   * promise resolves once the message is handed to the socket.
+   */
+  request(command: number, payload: Uint8Array, opts: { fds?: readonly number[]; noReply?: boolean; timeoutMs?: number } = {}): Promise<Reply> {
+    if (this.closed) return Promise.reject(new VfioError(Errno.ENOTCONN, `cannot send ${commandName(command)}: connection is closed`));
+    const id = this.allocId();
+    const flags = MsgType.COMMAND | (opts.noReply ? FLAG_NO_REPLY : 0);
+    const bytes = frame(id, command, flags, payload);
+    if (opts.noReply) {
+      this.sendRaw(bytes, opts.fds);
+      return Promise.resolve({ header: readHeader(bytes), payload: new Uint8Array(0), fds: [] });
+    }
+    return new Promise<Reply>((resolve, reject) => {
+      const timeoutMs = opts.timeoutMs ?? this.opts.requestTimeoutMs ?? 5000;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new VfioError(Errno.ETIMEDOUT, `no reply to ${commandName(command)} #${id} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { command, resolve, reject, timer });
+      this.sendRaw(bytes, opts.fds);
+    });
+  }
+
+  /** Writes bytes as they are (tests of malformed framing). */
+  sendBytes(bytes: Uint8Array, fds: readonly number[] = []): void {
+    if (this.closed) throw new VfioError(Errno.ENOTCONN, 'connection is closed');
+    this.stream.send(bytes, fds);
+  }
+
+  private allocId(): number {
+    for (let i = 0; i < 0x10000; i++) {
+      const id = this.nextId;
+      this.nextId = (this.nextId + 1) & 0xffff;
+      if (!this.pending.has(id)) return id;
+    }
+    throw new VfioError(Errno.EAGAIN, '65536 requests in flight');
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  // ---- teardown --------------------------------------------------------
+
+  /** Closes the connection; every descriptor it still holds is closed too. */
+  close(reason?: Error): void {
+    if (this.closed) return;
+    this.flushBatch();
+    this.closed = true;
+    this.stream.close();
+    this.rx.dispose();
+    for (const q of this.queue) closeFds(q.fds);
+    this.queue = [];
+    this.queuedBytes = 0;
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new VfioError(Errno.ENOTCONN, `connection closed before the reply to ${commandName(p.command)} #${id}`));
+    }
+    this.pending.clear();
+    try {
+      this.handler.onClose?.(reason);
+    } catch (err) {
+      this.log(`onClose handler failed: ${(err as Error)?.stack ?? err}`);
+    }
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

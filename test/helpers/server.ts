@@ -1,0 +1,51 @@
+// Test helpers: a real server on a real socket in a temp dir, and clients.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VfioUserServer, type ServerOptions } from '../../src/server/server.ts';
+import { ImsQueueDevice } from '../../src/devices/ims-queue.ts';
+import type { PciFunction } from '../../src/pci/function.ts';
+import { VfioUserClient, type ClientOptions } from '../../src/client/index.ts';
+
+export interface Harness<D extends PciFunction = ImsQueueDevice> {
+  dir: string;
+  socket: string;
+  device: D;
+  server: VfioUserServer;
+  logs: string[];
+  connect(opts?: ClientOptions): Promise<VfioUserClient>;
+  close(): void;
+}
+
+export function startServer<D extends PciFunction = ImsQueueDevice>(device?: D, opts: Partial<ServerOptions> = {}): Harness<D> {
+  const dir = mkdtempSync(join(tmpdir(), 'irqlab-test-'));
+  const socket = join(dir, 'dev.sock');
+  const dev = (device ?? new ImsQueueDevice()) as D;
+  const logs: string[] = [];
+  const server = new VfioUserServer(dev, { socketPath: socket, log: (l) => logs.push(l), ...opts }).listen();
+  const clients: VfioUserClient[] = [];
+  return {
+    dir, socket, device: dev, server, logs,
+    async connect(o) {
+      const c = await VfioUserClient.connect(socket, o);
+      clients.push(c);
+      return c;
+    },
+    close() {
+      for (const c of clients) c.close();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits until `cond` holds (polling), or fails after `ms`. */
+export async function until(cond: () => boolean, ms = 2000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
