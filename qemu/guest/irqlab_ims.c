@@ -36,6 +36,10 @@
 #ifndef CONFIG_X86
 #error "irqlab: the IMS domain passes x86's struct irq_alloc_info to its parent"
 #endif
+/* irq_domain_instantiate() and the irq_domain_info it takes came with 6.11. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+#error "irqlab: needs Linux 6.12 or later"
+#endif
 
 #define IMS_WORD(reg)	((reg) / sizeof(u32))
 
@@ -369,21 +373,30 @@ void irqlab_ims_release_table(struct irqlab_dev *idev)
 int irqlab_ims_create_domain(struct irqlab_dev *idev)
 {
 	struct pci_dev *pdev = idev->pdev;
-	struct irq_domain *parent, *domain;
-	struct fwnode_handle *fwnode;
+	/*
+	 * irq_domain_create_hierarchy() wraps irq_domain_instantiate()
+	 * (exported on 6.12, an inline on 7.x) but turns the errno into NULL.
+	 */
+	struct irq_domain_info info = {
+		.size		= idev->ims_slots,	/* hwirq = slot index */
+		.hwirq_max	= idev->ims_slots,
+		.ops		= &irqlab_ims_domain_ops,
+		.host_data	= idev,
+	};
+	struct irq_domain *domain;
 	char *name;
 
 	/* INTEL-IR-<n> when the device sits behind interrupt remapping, else VECTOR */
-	parent = dev_get_msi_domain(&pdev->dev);
-	if (!parent)
+	info.parent = dev_get_msi_domain(&pdev->dev);
+	if (!info.parent)
 		return -ENODEV;
 
 	name = kasprintf(GFP_KERNEL, "irqlab-ims-%s", pci_name(pdev));
 	if (!name)
 		return -ENOMEM;
-	fwnode = irq_domain_alloc_named_fwnode(name);	/* copies the name */
+	info.fwnode = irq_domain_alloc_named_fwnode(name);	/* copies the name */
 	kfree(name);
-	if (!fwnode)
+	if (!info.fwnode)
 		return -ENOMEM;
 
 	/*
@@ -398,35 +411,14 @@ int irqlab_ims_create_domain(struct irqlab_dev *idev)
 	memset(&idev->ims_msi_desc, 0, sizeof(idev->ims_msi_desc));
 	idev->ims_msi_desc.dev = &pdev->dev;
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
-	{
-		/* irq_domain_create_hierarchy() is a wrapper of this (inline on 7.x) */
-		const struct irq_domain_info info = {
-			.fwnode		= fwnode,
-			.size		= idev->ims_slots,
-			.hwirq_max	= idev->ims_slots,
-			.ops		= &irqlab_ims_domain_ops,
-			.host_data	= idev,
-			.parent		= parent,
-		};
-
-		domain = irq_domain_instantiate(&info);
-		if (IS_ERR(domain)) {
-			irq_domain_free_fwnode(fwnode);
-			return PTR_ERR(domain);
-		}
+	domain = irq_domain_instantiate(&info);
+	if (IS_ERR(domain)) {
+		irq_domain_free_fwnode(info.fwnode);
+		return PTR_ERR(domain);
 	}
-#else
-	domain = irq_domain_create_hierarchy(parent, 0, idev->ims_slots, fwnode,
-					     &irqlab_ims_domain_ops, idev);
-	if (!domain) {
-		irq_domain_free_fwnode(fwnode);
-		return -ENOMEM;
-	}
-#endif
-	idev->ims_parent = parent;
+	idev->ims_parent = info.parent;
 	idev->ims_domain = domain;
-	idev->ims_fwnode = fwnode;
+	idev->ims_fwnode = info.fwnode;
 	return 0;
 }
 

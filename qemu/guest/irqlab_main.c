@@ -365,8 +365,8 @@ static int irqlab_read_config(struct irqlab_dev *idev)
 			max_slots = ims_len > idev->ims_offset ?
 				    (ims_len - idev->ims_offset) / IRQLAB_IMS_SLOT_SIZE : 0;
 			if (slots > max_slots) {
-				dev_warn(dev, "%u IMS slots do not fit BAR%u: using %u\n", slots, bar,
-					 max_slots);
+				dev_warn(dev, "%u IMS slots do not fit BAR%u: using %u\n",
+					 slots, bar, max_slots);
 				slots = max_slots;
 			}
 		}
