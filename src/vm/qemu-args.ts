@@ -76,9 +76,13 @@ export function qemuArgs(c: QemuConfig): string[] {
   ];
   if (c.agentPort === 'ttyS1') args.push('-serial', 'chardev:agent');
   if (c.iommu) {
-    // Before any PCI device, so that every device sits behind it. Under TCG intremap
-    // needs no split irqchip (that is a KVM requirement).
-    args.push('-device', 'intel-iommu,intremap=on');
+    // Before any PCI device, so that every device sits behind it (dotted -device
+    // options are created before JSON ones anyway). Under TCG intremap needs no split
+    // irqchip (a KVM requirement). caching-mode: the Debian kernels also turn DMA
+    // remapping on, and QEMU's vfio code can only follow the guest's mappings (to send
+    // DMA_MAP/DMA_UNMAP) when the guest flushes the IOTLB on map too; without it QEMU
+    // aborts ("device 00.02.0 requires caching mode").
+    args.push('-device', 'intel-iommu,intremap=on,caching-mode=on');
   }
   c.devices.forEach((d, i) => {
     if (d.rootPort) {
@@ -88,10 +92,11 @@ export function qemuArgs(c: QemuConfig): string[] {
   });
   if (c.agentPort === 'virtio') {
     // After the caller's devices, so that theirs get the first free slots (00:02.0 on).
+    // JSON form too: QEMU creates all dotted -device options before any JSON one.
     // Port 0 is reserved for virtconsole, so ours is port 1 of 2.
     args.push(
-      '-device', 'virtio-serial-pci,id=irqlab-agent,max_ports=2',
-      '-device', `virtserialport,bus=irqlab-agent.0,nr=1,chardev=agent,name=${AGENT_PORT_NAME}`,
+      '-device', JSON.stringify({ driver: 'virtio-serial-pci', id: 'irqlab-agent', max_ports: 2 }),
+      '-device', JSON.stringify({ driver: 'virtserialport', bus: 'irqlab-agent.0', nr: 1, chardev: 'agent', name: AGENT_PORT_NAME }),
     );
   }
   args.push(...(c.extraArgs ?? []));

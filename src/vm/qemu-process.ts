@@ -64,6 +64,17 @@ export class QemuProcess {
     return this.#output;
   }
 
+  /**
+   * QEMU's output for an error message: without the CPU register dump that follows
+   * "hardware error", and at most 20 lines.
+   */
+  get outputSummary(): string {
+    const lines = this.#output.trim().split('\n');
+    const dump = lines.findIndex((l) => /^CPU #\d+:/.test(l));
+    const kept = lines.slice(0, dump >= 0 ? dump : undefined);
+    return (kept.length > 20 ? [...kept.slice(0, 20), '...'] : kept).join('\n');
+  }
+
   /** Kills QEMU at once; safe to call from a process 'exit' handler (synchronous). */
   kill(): void {
     this.#signal('SIGKILL');

@@ -2,8 +2,7 @@
 // devices. Composes the pieces: lab (what to boot), initramfs, qemu-args, the QEMU
 // process, the console and the agent client.
 
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { AgentClient } from './agent-client.ts';
 import type { AgentReply } from './agent-protocol.ts';
@@ -15,6 +14,7 @@ import { kernelBuiltIn, loadLab, resolveKernel, type KernelChoice, type Lab, typ
 import { AGENT_PORT_NAME, qemuArgs, type AgentPort, type VmDevice } from './qemu-args.ts';
 import { describeExit, QemuProcess, type QemuExit } from './qemu-process.ts';
 import { seconds, SerialConsole, type WaitForLogOptions } from './serial-console.ts';
+import { makeTempDir } from './temp-dir.ts';
 
 export type BootPhase = 'qemu-started' | 'kernel-booting' | 'agent-ready';
 
@@ -109,7 +109,10 @@ export class Vm {
     this.exited = qemu.exited.then((exit) => {
       const why = this.#stopping
         ? new VmError('the VM was stopped')
-        : new VmError(`QEMU ${describeExit(exit)} while the guest was running; ${this.#context()}`);
+        : new VmError(
+            `QEMU ${describeExit(exit)} while the guest was running: ` +
+              `${qemu.outputSummary || '(it printed nothing)'}\n${this.#context()}`,
+          );
       agent.close(why);
       console.close(why);
       this.#cleanup();
@@ -132,7 +135,7 @@ export class Vm {
     const bootTimeoutMs = opts.bootTimeoutMs ?? 60_000;
     const agentPort = opts.agentPort ?? defaultAgentPort(kernel);
 
-    const dir = mkdtempSync(join(tmpdir(), 'irqlab-vm-'));
+    const dir = makeTempDir();
     let qemu: QemuProcess | undefined;
     const sockets: ChardevSocket[] = [];
     const cleanup = (): void => {
@@ -174,7 +177,7 @@ export class Vm {
       const early = (what: string): Promise<never> =>
         q.exited.then((exit) => {
           throw new VmError(
-            `QEMU ${describeExit(exit)} ${what}: ${q.output.trim() || '(it printed nothing)'}` +
+            `QEMU ${describeExit(exit)} ${what}: ${q.outputSummary || '(it printed nothing)'}` +
               (console.length > 0 ? `\nlast console lines:\n${console.tail()}` : ''),
           );
         });

@@ -39,18 +39,19 @@ test('a virtio agent port is a virtserialport after the caller\'s devices, and n
   t.deepEqual(after(args, '-serial'), ['chardev:console']);
   const devices = after(args, '-device');
   t.true(devices[0]!.includes('vfio-user-pci'));
-  t.deepEqual(devices.slice(1), [
-    'virtio-serial-pci,id=irqlab-agent,max_ports=2',
-    'virtserialport,bus=irqlab-agent.0,nr=1,chardev=agent,name=org.irqlab.agent',
+  // JSON form, or QEMU would create them before the JSON vfio-user device.
+  t.deepEqual(devices.slice(1).map((d) => JSON.parse(d)), [
+    { driver: 'virtio-serial-pci', id: 'irqlab-agent', max_ports: 2 },
+    { driver: 'virtserialport', bus: 'irqlab-agent.0', nr: 1, chardev: 'agent', name: 'org.irqlab.agent' },
   ]);
 });
 
-test('iommu adds intel-iommu with interrupt remapping before the devices', (t) => {
+test('iommu adds intel-iommu with interrupt remapping (and caching mode, for vfio) before the devices', (t) => {
   const args = qemuArgs({ ...base, iommu: true, devices: [{ socket: '/s.sock' }] });
   const devices = after(args, '-device');
-  t.is(devices[0], 'intel-iommu,intremap=on');
+  t.is(devices[0], 'intel-iommu,intremap=on,caching-mode=on');
   t.true(devices[1]!.startsWith('{'));
-  t.false(qemuArgs(base).includes('intel-iommu,intremap=on'));
+  t.false(qemuArgs(base).includes('intel-iommu,intremap=on,caching-mode=on'));
 });
 
 test('a vfio-user device is given in JSON form with rombar 0', (t) => {
