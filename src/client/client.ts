@@ -34,6 +34,8 @@ export class VfioUserClient {
   private conn!: Connection;
   private closedReason: Error | undefined;
   private closeWaiters: (() => void)[] = [];
+  /** Eventfds this client created for SET_IRQS; closed with the client. */
+  private readonly eventfds = new Set<EventFd>();
   closed = false;
 
   private constructor(private readonly opts: ClientOptions) {}
@@ -172,6 +174,7 @@ export class VfioUserClient {
       for (const e of evs) e.close();
       throw err;
     }
+    for (const e of evs) this.eventfds.add(e);
     return evs;
   }
 
@@ -221,5 +224,7 @@ export class VfioUserClient {
   close(): void {
     this.conn?.close();
     this.memory.close();
+    for (const e of this.eventfds) e.close();
+    this.eventfds.clear();
   }
 }

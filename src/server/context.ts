@@ -12,7 +12,7 @@ export interface ServerLimits {
 }
 
 export const defaultLimits: ServerLimits = {
-  maxMsgFds: 64,
+  maxMsgFds: 16, // QEMU 11.1 rejects a VERSION reply above 16 ("malformed max_msg_fds")
   maxDataXferSize: 1 << 20,
   maxDmaMaps: 65535,
 };

@@ -1,0 +1,61 @@
+# irqlab: `make demo` and `make test` each do their own set-up (npm packages,
+# QEMU 11.1 and Debian guest kernels unpacked under $IRQLAB_HOME, the guest
+# module built for each kernel). Nothing here changes the system's apt state.
+SHELL := /bin/bash
+IRQLAB_HOME ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/irqlab
+export IRQLAB_HOME
+KERNELS := 6.12 7.3
+MODULE_SRC := $(wildcard qemu/guest/*.c qemu/guest/*.h) qemu/guest/Kbuild qemu/guest/Makefile
+MODULES := $(foreach k,$(KERNELS),$(IRQLAB_HOME)/modules/$(k)/irqlab.ko)
+N ?= 20000
+
+.PHONY: all setup node lab modules typecheck test test-fast demo bench fuzz doctor clean
+
+all: test
+
+setup: node lab modules
+
+node: node_modules/.irqlab-installed
+node_modules/.irqlab-installed: package.json package-lock.json
+	@echo "[setup] npm: installing dependencies"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lab:
+	@qemu/setup/setup.sh all
+
+modules: $(MODULES)
+
+# Rebuilt when the module sources change or Debian's kernel release does.
+$(IRQLAB_HOME)/modules/%/irqlab.ko: $(MODULE_SRC) $(IRQLAB_HOME)/kernels/%/release | lab
+	@echo "[setup] guest module: building irqlab.ko for $*"
+	@qemu/setup/build-module.sh $* qemu/guest $(dir $@) >/dev/null 2>$(IRQLAB_HOME)/logs/module-$*.log \
+		|| { tail -20 $(IRQLAB_HOME)/logs/module-$*.log; exit 1; }
+
+$(IRQLAB_HOME)/kernels/%/release: | lab
+	@true
+
+typecheck: node
+	@npx tsc -p .
+
+test: setup typecheck
+	@npx ava
+
+# Unit and protocol tests only (no guest boots).
+test-fast: node typecheck
+	@npx ava test/protocol test/transport test/server test/pci test/cli
+
+demo: setup
+	@node src/cli/bin.mjs demo
+
+bench: setup
+	@node src/cli/bin.mjs bench
+
+fuzz: node
+	@IRQLAB_FUZZ_ITERATIONS=$(N) npx ava test/hardening/fuzz.test.ts
+
+doctor: node
+	@node src/cli/bin.mjs doctor
+
+clean:
+	rm -rf node_modules

@@ -1,0 +1,80 @@
+// `irqlab serve` as a user runs it: one line when ready, a 0600 socket, a
+// stale socket replaced, SIGINT/SIGTERM remove the socket and exit 0.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { VfioUserClient } from '../../src/client/index.ts';
+
+const bin = new URL('../../src/cli/bin.mjs', import.meta.url).pathname;
+
+function serve(args: string[]) {
+  const p = spawn(process.execPath, [bin, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  p.stderr.on('data', (d) => { stderr += d; });
+  const lines = createInterface({ input: p.stdout });
+  const firstLine = new Promise<string>((resolve, reject) => {
+    lines.once('line', resolve);
+    p.once('exit', (code) => reject(new Error(`serve exited ${code}: ${stderr}`)));
+  });
+  const exit = new Promise<number | null>((resolve) => p.once('exit', (code) => resolve(code)));
+  return { p, firstLine, exit, stderr: () => stderr, lines };
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  test(`serve prints one ready line, creates a 0600 socket, and ${sig} removes it with exit 0`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'irqlab-cli-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const sock = join(dir, 'dev.sock');
+    const s = serve(['--socket', sock]);
+    let extra = 0;
+    t.is(await s.firstLine, `listening on ${sock}`);
+    s.lines.on('line', () => extra++);
+    t.is(statSync(sock).mode & 0o777, 0o600);
+    const c = await VfioUserClient.connect(sock);
+    t.is(await c.configRead32(0), 0x0001f1ab);
+    c.close();
+    s.p.kill(sig);
+    t.is(await s.exit, 0);
+    t.false(existsSync(sock), 'socket removed');
+    t.is(extra, 0, 'nothing else on stdout');
+  });
+}
+
+test('a stale socket file is replaced; a live one or a regular file is not', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'irqlab-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = join(dir, 'dev.sock');
+  // A stale socket: its server was killed before it could remove it.
+  const dead = serve(['--socket', sock]);
+  await dead.firstLine;
+  dead.p.kill('SIGKILL');
+  await dead.exit;
+  t.true(existsSync(sock), 'the killed server left its socket behind');
+  const s = serve(['--socket', sock]);
+  t.is(await s.firstLine, `listening on ${sock}`);
+
+  const second = serve(['--socket', sock]);
+  await t.throwsAsync(second.firstLine, { message: /another server is listening/ });
+  s.p.kill('SIGTERM');
+  await s.exit;
+
+  const file = join(dir, 'file');
+  writeFileSync(file, 'keep me');
+  const third = serve(['--socket', file]);
+  await t.throwsAsync(third.firstLine, { message: /not a socket; refusing to replace it/ });
+  t.true(existsSync(file));
+});
+
+test('bad arguments get a usage message and status 2', async (t) => {
+  const s = serve([]);
+  await t.throwsAsync(s.firstLine);
+  t.is(await s.exit, 2);
+  t.regex(s.stderr(), /--socket PATH is required/);
+  const u = serve(['no-such-device', '--socket', '/tmp/x']);
+  await t.throwsAsync(u.firstLine);
+  t.is(await u.exit, 1);
+  t.regex(u.stderr(), /unknown device "no-such-device"; built-in devices: ims-queue/);
+});

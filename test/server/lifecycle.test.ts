@@ -1,0 +1,91 @@
+// Sessions: posted writes, one client at a time, disconnects at awkward
+// moments, reset between clients, no leaked descriptors.
+import test from 'ava';
+import { Command, Errno, VfioError, Region, encodeRegionData, encodeRegionAccess, IrqIndex } from '../../src/protocol/index.ts';
+import { connectUnix, SocketStream, openFdCount, EventFd } from '../../ffi/index.ts';
+import { Reg, IRQLAB_ID_MAGIC } from '../../src/devices/ims-queue.ts';
+import { startServer, until, sleep } from '../helpers/server.ts';
+import type { Header } from '../../src/protocol/index.ts';
+
+test.serial('a posted write (NO_REPLY) is applied and never answered', async (t) => {
+  const h = startServer();
+  const replies: Header[] = [];
+  const c = await h.connect({ tap: (dir, hdr) => { if (dir === 'in') replies.push(hdr); } });
+  await c.write16(Region.CONFIG, 4, 0x2);
+  replies.length = 0;
+  await c.write32(0, Reg.SCRATCH, 0x1234abcd, { posted: true });
+  t.is(await c.read32(0, Reg.SCRATCH), 0x1234abcd, 'the read sees the earlier posted write (strict order)');
+  t.is(replies.length, 1, 'one reply: the read; none for the posted write');
+  t.is(h.server.session!.ctx.stats.postedWrites, 1);
+  h.close();
+});
+
+test.serial('a second client is refused with EBUSY and the first is undisturbed', async (t) => {
+  const h = startServer();
+  const first = await h.connect();
+  await first.write16(Region.CONFIG, 4, 0x2);
+  const err = await t.throwsAsync(h.connect(), { instanceOf: VfioError });
+  t.is((err as VfioError).errno, Errno.EBUSY);
+  t.true(h.logs.some((l) => /refused client .*busy/.test(l)));
+  t.is(await first.read32(0, 0), IRQLAB_ID_MAGIC);
+  h.close();
+});
+
+test.serial('a client that vanishes mid-message is dropped; the device is reset and the next client is served', async (t) => {
+  const h = startServer();
+  const c = await h.connect();
+  await c.write16(Region.CONFIG, 4, 0x2);
+  await c.write32(0, Reg.SCRATCH, 77);
+  // Half a REGION_WRITE, then the socket closes.
+  const msg = encodeRegionData({ offset: BigInt(Reg.SCRATCH), region: 0, count: 4, data: new Uint8Array([1, 2, 3, 4]) });
+  const framed = new Uint8Array(16 + msg.length);
+  new DataView(framed.buffer).setUint32(4, framed.length, true);
+  new DataView(framed.buffer).setUint16(2, Command.REGION_WRITE, true);
+  framed.set(msg, 16);
+  c.sendRaw(framed.subarray(0, 21));
+  await sleep(10);
+  c.close();
+  await until(() => h.server.session === null, 2000, 'the server to drop the session');
+  const d = await h.connect();
+  t.is(await d.read16(Region.CONFIG, 4), 0, 'command register back to reset');
+  await d.write16(Region.CONFIG, 4, 0x2);
+  t.is(await d.read32(0, Reg.SCRATCH), 0, 'SCRATCH back to its reset value');
+  h.close();
+});
+
+test.serial('disconnecting at every message boundary and inside messages leaves no descriptor behind', async (t) => {
+  const h = startServer();
+  const base = openFdCount();
+  const read = encodeRegionAccess({ offset: 0n, region: Region.CONFIG, count: 4 });
+  for (let cut = 0; cut < 40; cut += 3) {
+    const c = await h.connect();
+    await c.dmaMap(0x200000n, 0x10000);
+    await c.write16(Region.CONFIG, 0x4, 0x6);
+    await c.bindEventfds(IrqIndex.MSIX, 0, 4);
+    const m = new Uint8Array(16 + read.length);
+    new DataView(m.buffer).setUint16(2, Command.REGION_READ, true);
+    new DataView(m.buffer).setUint32(4, m.length, true);
+    m.set(read, 16);
+    const ev = new EventFd();
+    c.sendRaw(m.subarray(0, Math.min(cut, m.length)), cut > 0 ? [ev.fd] : []);
+    ev.close();
+    c.close();
+    await until(() => h.server.session === null, 2000, 'disconnect');
+  }
+  await sleep(20);
+  t.is(openFdCount(), base, 'open descriptors back to the baseline');
+  t.is(h.device.msix!.lines.assigned, 0, 'no eventfd kept from gone clients');
+  h.close();
+});
+
+test.serial('a raw connection that never speaks can be closed and the next client served', async (t) => {
+  const h = startServer();
+  const fd = connectUnix(h.socket);
+  const s = new SocketStream(fd, { onReadable() {}, onError() {} });
+  await sleep(20);
+  s.close();
+  await until(() => h.server.session === null);
+  const c = await h.connect();
+  t.is(await c.configRead32(0), 0x0001f1ab);
+  h.close();
+});
