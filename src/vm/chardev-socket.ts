@@ -32,6 +32,7 @@ export class ChardevSocket {
       server.once('error', reject);
       server.listen(path, () => {
         server.off('error', reject);
+        server.on('error', () => {}); // after listen: nothing to do but not crash
         resolve();
       });
     });

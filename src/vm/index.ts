@@ -1,7 +1,8 @@
 // The VM layer's public API: boot a guest with vfio-user devices and talk to it.
 
-export { Vm, type BootPhase, type BootProgress, type RunOptions, type RunResult, type VmOptions } from './vm.ts';
-export type { VmDevice } from './qemu-args.ts';
+export { Vm, type RunOptions, type RunResult } from './vm.ts';
+export type { BootPhase, BootProgress, VmOptions } from './options.ts';
+export type { AgentPort, VmDevice } from './qemu-args.ts';
 export type { WaitForLogOptions } from './serial-console.ts';
 export type { QemuExit } from './qemu-process.ts';
 export { GUEST_MODULE_DIR } from './initramfs.ts';

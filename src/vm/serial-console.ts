@@ -44,6 +44,9 @@ export class SerialConsole {
 
   attach(socket: Socket): void {
     socket.on('data', (chunk: Buffer) => this.push(chunk));
+    // A reset when QEMU dies must not become an uncaught 'error'; QEMU's exit is
+    // reported by whoever watches the process.
+    socket.on('error', () => {});
   }
 
   /** Feeds console bytes (exported for tests). */

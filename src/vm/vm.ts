@@ -1,60 +1,14 @@
-// A guest VM: QEMU with a Debian kernel, our initramfs and agent, and vfio-user
-// devices. Composes the pieces: lab (what to boot), initramfs, qemu-args, the QEMU
-// process, the console and the agent client.
+// A booted guest and what a test does with it: run commands, read and write files,
+// load modules, watch the kernel console, stop. The boot itself is boot.ts.
 
-import { rmSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
-import { AgentClient } from './agent-client.ts';
+import type { AgentClient } from './agent-client.ts';
 import type { AgentReply } from './agent-protocol.ts';
-import { ChardevSocket } from './chardev-socket.ts';
+import { boot, type Booted } from './boot.ts';
 import { GuestCommandError, GuestTimeoutError, VmError } from './errors.ts';
-import { atProcessExit } from './exit-hooks.ts';
-import { buildInitramfs } from './initramfs.ts';
-import { kernelBuiltIn, loadLab, resolveKernel, type KernelChoice, type Lab, type ResolvedKernel } from './lab.ts';
-import { AGENT_PORT_NAME, qemuArgs, type AgentPort, type VmDevice } from './qemu-args.ts';
-import { describeExit, QemuProcess, type QemuExit } from './qemu-process.ts';
-import { seconds, SerialConsole, type WaitForLogOptions } from './serial-console.ts';
-import { makeTempDir } from './temp-dir.ts';
-
-export type BootPhase = 'qemu-started' | 'kernel-booting' | 'agent-ready';
-
-export interface BootProgress {
-  phase: BootPhase;
-  /** Since Vm.start was called. */
-  seconds: number;
-  message: string;
-}
-
-export interface VmOptions {
-  /** '6.12' (default), '7.3' or the path of a bzImage. */
-  kernel?: KernelChoice;
-  /** Intel vIOMMU with interrupt remapping (the guest then uses IR-PCI-MSI). */
-  iommu?: boolean;
-  cpus?: number;
-  memMiB?: number;
-  devices?: VmDevice[];
-  /** Host paths of kernel modules; the guest finds them in /irqlab/modules/<name>. */
-  modules?: string[];
-  /** 'capture' (default) keeps the console; 'inherit' also copies it to our stdout. */
-  console?: 'capture' | 'inherit';
-  /** Appended to the kernel command line. */
-  cmdline?: string;
-  /** Console log level once userspace runs (default 7: up to KERN_INFO). */
-  consoleLogLevel?: number;
-  /** How long the guest may take to reach the agent (default 60 s). */
-  bootTimeoutMs?: number;
-  /** Appended to QEMU's arguments, e.g. tracing. */
-  qemuArgs?: string[];
-  /**
-   * Where the guest agent listens: 'virtio' (a virtio-serial port; the default when
-   * the kernel has VIRTIO_CONSOLE and VIRTIO_PCI built in) or 'ttyS1' (the second UART;
-   * slow, but the default for a kernel whose config is unknown).
-   */
-  agentPort?: AgentPort;
-  /** A loaded lab, or the path of a lab.json; default $IRQLAB_HOME/lab.json. */
-  lab?: Lab | string;
-  onProgress?: (p: BootProgress) => void;
-}
+import type { ResolvedKernel } from './lab.ts';
+import { nonNegativeInt, positiveInt, type VmOptions } from './options.ts';
+import { describeExit, type QemuExit, type QemuProcess } from './qemu-process.ts';
+import { seconds, type SerialConsole, type WaitForLogOptions } from './serial-console.ts';
 
 export interface RunOptions {
   /** The guest kills the command after this long (default 60 s). */
@@ -70,7 +24,6 @@ export interface RunResult<T extends string | Buffer = string> {
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
-const CONNECT_TIMEOUT_MS = 10_000;
 
 export class Vm {
   readonly kernel: ResolvedKernel;
@@ -88,24 +41,17 @@ export class Vm {
   #qemu: QemuProcess;
   #console: SerialConsole;
   #agent: AgentClient;
-  #cleanup: () => void;
   #stopping = false;
 
-  private constructor(
-    parts: { kernel: ResolvedKernel; release: string; bootSeconds: number; tempDir: string },
-    qemu: QemuProcess,
-    console: SerialConsole,
-    agent: AgentClient,
-    cleanup: () => void,
-  ) {
-    this.kernel = parts.kernel;
-    this.release = parts.release;
-    this.bootSeconds = parts.bootSeconds;
-    this.tempDir = parts.tempDir;
+  private constructor(b: Booted) {
+    const { qemu, console, agent } = b;
+    this.kernel = b.kernel;
+    this.release = b.release;
+    this.bootSeconds = b.bootSeconds;
+    this.tempDir = b.tempDir;
     this.#qemu = qemu;
     this.#console = console;
     this.#agent = agent;
-    this.#cleanup = cleanup;
     this.exited = qemu.exited.then((exit) => {
       const why = this.#stopping
         ? new VmError('the VM was stopped')
@@ -115,97 +61,15 @@ export class Vm {
           );
       agent.close(why);
       console.close(why);
-      this.#cleanup();
+      b.cleanup();
       return exit;
     });
   }
 
   /** Boots a guest and resolves once its agent answers. */
+  /** Boots a guest and resolves once its agent answers. */
   static async start(opts: VmOptions = {}): Promise<Vm> {
-    const t0 = Date.now();
-    const progress = (phase: BootPhase, message: string): void => {
-      opts.onProgress?.({ phase, seconds: (Date.now() - t0) / 1000, message });
-    };
-    const lab = typeof opts.lab === 'object' ? opts.lab : loadLab(opts.lab);
-    const kernel = resolveKernel(lab, opts.kernel ?? '6.12');
-    const cpus = positiveInt(opts.cpus ?? 1, 'cpus');
-    const memMiB = positiveInt(opts.memMiB ?? 512, 'memMiB');
-    const devices = (opts.devices ?? []).map(checkDevice);
-    const modules = checkModules(opts.modules ?? []);
-    const bootTimeoutMs = opts.bootTimeoutMs ?? 60_000;
-    const agentPort = opts.agentPort ?? defaultAgentPort(kernel);
-
-    const dir = makeTempDir();
-    let qemu: QemuProcess | undefined;
-    const sockets: ChardevSocket[] = [];
-    const cleanup = (): void => {
-      undoExitHook();
-      qemu?.kill();
-      for (const s of sockets) s.close();
-      rmSync(dir, { recursive: true, force: true });
-    };
-    const undoExitHook = atProcessExit(cleanup);
-    try {
-      const initrd = await buildInitramfs(lab, dir, {
-        modules,
-        config: {
-          IRQLAB_CONSOLE_LOGLEVEL: String(opts.consoleLogLevel ?? 7),
-          IRQLAB_AGENT_PORT: agentPort === 'virtio' ? `virtio:${AGENT_PORT_NAME}` : '/dev/ttyS1',
-        },
-      });
-      const consoleSocket = await ChardevSocket.listen(join(dir, 'console.sock'));
-      sockets.push(consoleSocket);
-      const agentSocket = await ChardevSocket.listen(join(dir, 'agent.sock'));
-      sockets.push(agentSocket);
-      const console = new SerialConsole({ echo: opts.console === 'inherit' ? process.stdout : undefined });
-      const append = ['console=ttyS0', 'quiet', 'panic=-1', opts.cmdline ?? ''].join(' ').trim();
-      const args = qemuArgs({
-        kernel: kernel.vmlinuz,
-        initrd,
-        append,
-        memMiB,
-        cpus,
-        iommu: opts.iommu ?? false,
-        devices,
-        consoleSocket: consoleSocket.path,
-        agentSocket: agentSocket.path,
-        agentPort,
-        extraArgs: opts.qemuArgs,
-      });
-      qemu = await QemuProcess.spawn(lab.qemu.bin, args, { cwd: dir });
-      const q = qemu;
-      const early = (what: string): Promise<never> =>
-        q.exited.then((exit) => {
-          throw new VmError(
-            `QEMU ${describeExit(exit)} ${what}: ${q.outputSummary || '(it printed nothing)'}` +
-              (console.length > 0 ? `\nlast console lines:\n${console.tail()}` : ''),
-          );
-        });
-
-      const [conSock, agentSock] = await Promise.race([
-        Promise.all([consoleSocket.connection, agentSocket.connection]),
-        early('before connecting its serial ports'),
-        rejectAfter(CONNECT_TIMEOUT_MS, `QEMU did not connect its serial ports within ${seconds(CONNECT_TIMEOUT_MS)}`),
-      ]);
-      console.attach(conSock);
-      progress('qemu-started', `QEMU ${lab.qemu.version} started (pid ${q.pid}), booting ${kernel.name}`);
-      // SeaBIOS prints this as it jumps to the kernel; a `quiet` kernel prints nothing.
-      const stopWatching = console.onText(() => {
-        if (!console.text.includes('Booting from ROM')) return;
-        stopWatching();
-        progress('kernel-booting', 'the firmware started the kernel');
-      });
-      const context = (): string => `last console lines:\n${console.tail()}`;
-      const agent = new AgentClient(agentSock, { context });
-      const hello = await Promise.race([agent.ready(bootTimeoutMs), early('before the guest agent was ready')]);
-      stopWatching();
-      const bootSeconds = (Date.now() - t0) / 1000;
-      progress('agent-ready', `guest agent ready on ${hello.release} after ${bootSeconds.toFixed(1)} s`);
-      return new Vm({ kernel, release: hello.release, bootSeconds, tempDir: dir }, q, console, agent, cleanup);
-    } catch (err) {
-      cleanup();
-      throw err;
-    }
+    return new Vm(await boot(opts));
   }
 
   /** QEMU's pid. */
@@ -349,57 +213,6 @@ export class Vm {
       stderr,
     );
   }
-}
-
-function defaultAgentPort(kernel: ResolvedKernel): AgentPort {
-  return kernelBuiltIn(kernel, 'CONFIG_VIRTIO_CONSOLE', 'CONFIG_VIRTIO_PCI') ? 'virtio' : 'ttyS1';
-}
-
-function checkDevice(d: VmDevice): VmDevice {
-  const socket = resolve(d.socket);
-  let isSocket = false;
-  try {
-    isSocket = statSync(socket).isSocket();
-  } catch {
-    // reported below
-  }
-  if (!isSocket) {
-    throw new VmError(
-      `vfio-user socket ${socket} does not exist or is not a socket: start the device server ` +
-        'before the VM (QEMU connects once at startup and never reconnects)',
-    );
-  }
-  return { ...d, socket };
-}
-
-function checkModules(paths: string[]): Map<string, string> {
-  const byName = new Map<string, string>();
-  for (const p of paths) {
-    const file = resolve(p);
-    const name = basename(file);
-    try {
-      if (!statSync(file).isFile()) throw new Error();
-    } catch {
-      throw new VmError(`module ${file} does not exist (was it built for this kernel?)`);
-    }
-    if (byName.has(name)) throw new VmError(`two modules are named ${name}: ${byName.get(name)} and ${file}`);
-    byName.set(name, file);
-  }
-  return byName;
-}
-
-function positiveInt(n: number, what: string): number {
-  if (!Number.isInteger(n) || n <= 0) throw new VmError(`${what} must be a positive integer (got ${n})`);
-  return n;
-}
-
-function nonNegativeInt(n: number, what: string): number {
-  if (!Number.isInteger(n) || n < 0) throw new VmError(`${what} must be a non-negative integer (got ${n})`);
-  return n;
-}
-
-function rejectAfter(ms: number, message: string): Promise<never> {
-  return new Promise((_, reject) => setTimeout(() => reject(new VmError(message)), ms).unref());
 }
 
 function quote(command: string): string {

@@ -45,7 +45,7 @@ export function guestChecks(title: string, opts: VmOptions & { kernel: '6.12' | 
     const r = await vm.run('uname -r; cat /proc/cmdline');
     t.is(r.status, 0);
     t.is(r.stdout.split('\n')[0], vm.release);
-    t.regex(r.stdout, /console=ttyS0 quiet panic=-1/);
+    t.regex(r.stdout, /console=ttyS0 quiet panic=-1 no_timer_check/);
     t.is(r.stderr, '');
   });
 

@@ -1,0 +1,141 @@
+// What a caller may ask of a VM, and the checks that turn it into a boot plan.
+// Everything is checked before anything starts, with a message that says the fix.
+
+import { statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { VmError } from './errors.ts';
+import { kernelBuiltIn, loadLab, resolveKernel, type KernelChoice, type Lab, type ResolvedKernel } from './lab.ts';
+import type { AgentPort, VmDevice } from './qemu-args.ts';
+
+export type BootPhase = 'qemu-started' | 'kernel-booting' | 'agent-ready';
+
+export interface BootProgress {
+  phase: BootPhase;
+  /** Since Vm.start was called. */
+  seconds: number;
+  message: string;
+}
+
+export interface VmOptions {
+  /** '6.12' (default), '7.3' or the path of a bzImage. */
+  kernel?: KernelChoice;
+  /** Intel vIOMMU with interrupt remapping (the guest then uses IR-PCI-MSI). */
+  iommu?: boolean;
+  cpus?: number;
+  memMiB?: number;
+  devices?: VmDevice[];
+  /** Host paths of kernel modules; the guest finds them in /irqlab/modules/<name>. */
+  modules?: string[];
+  /** 'capture' (default) keeps the console; 'inherit' also copies it to our stdout. */
+  console?: 'capture' | 'inherit';
+  /** Appended to the kernel command line. */
+  cmdline?: string;
+  /** Console log level once userspace runs (default 7: up to KERN_INFO). */
+  consoleLogLevel?: number;
+  /** How long the guest may take to reach the agent (default 60 s). */
+  bootTimeoutMs?: number;
+  /** Appended to QEMU's arguments, e.g. tracing. */
+  qemuArgs?: string[];
+  /**
+   * Where the guest agent listens: 'virtio' (a virtio-serial port; the default when
+   * the kernel has VIRTIO_CONSOLE and VIRTIO_PCI built in) or 'ttyS1' (the second UART;
+   * slow, but the default for a kernel whose config is unknown).
+   */
+  agentPort?: AgentPort;
+  /** A loaded lab, or the path of a lab.json; default $IRQLAB_HOME/lab.json. */
+  lab?: Lab | string;
+  onProgress?: (p: BootProgress) => void;
+}
+
+// quiet: console output costs time under TCG. panic=-1: reboot at once, which ends
+// QEMU (-no-reboot). no_timer_check: under TCG on a busy host the IO-APIC timer test
+// can miss its ticks, and with interrupt remapping a failed test is a panic
+// ("timer doesn't work through Interrupt-remapped IO-APIC"); QEMU's timer works.
+const BASE_CMDLINE = ['console=ttyS0', 'quiet', 'panic=-1', 'no_timer_check'];
+
+/** VmOptions checked, with defaults filled in. */
+export interface BootPlan {
+  lab: Lab;
+  kernel: ResolvedKernel;
+  iommu: boolean;
+  cpus: number;
+  memMiB: number;
+  devices: VmDevice[];
+  /** File name in the guest -> host path. */
+  modules: Map<string, string>;
+  agentPort: AgentPort;
+  /** The kernel command line. */
+  append: string;
+  consoleLogLevel: number;
+  bootTimeoutMs: number;
+  echoConsole: boolean;
+  qemuArgs: string[];
+}
+
+export function planBoot(opts: VmOptions): BootPlan {
+  const lab = typeof opts.lab === 'object' ? opts.lab : loadLab(opts.lab);
+  const kernel = resolveKernel(lab, opts.kernel ?? '6.12');
+  return {
+    lab,
+    kernel,
+    iommu: opts.iommu ?? false,
+    cpus: positiveInt(opts.cpus ?? 1, 'cpus'),
+    memMiB: positiveInt(opts.memMiB ?? 512, 'memMiB'),
+    devices: (opts.devices ?? []).map(checkDevice),
+    modules: checkModules(opts.modules ?? []),
+    agentPort: opts.agentPort ?? defaultAgentPort(kernel),
+    append: [...BASE_CMDLINE, opts.cmdline ?? ''].join(' ').trim(),
+    consoleLogLevel: nonNegativeInt(opts.consoleLogLevel ?? 7, 'consoleLogLevel'),
+    bootTimeoutMs: positiveInt(opts.bootTimeoutMs ?? 60_000, 'bootTimeoutMs'),
+    echoConsole: opts.console === 'inherit',
+    qemuArgs: opts.qemuArgs ?? [],
+  };
+}
+
+function defaultAgentPort(kernel: ResolvedKernel): AgentPort {
+  return kernelBuiltIn(kernel, 'CONFIG_VIRTIO_CONSOLE', 'CONFIG_VIRTIO_PCI') ? 'virtio' : 'ttyS1';
+}
+
+function checkDevice(d: VmDevice): VmDevice {
+  const socket = resolve(d.socket);
+  let isSocket = false;
+  try {
+    isSocket = statSync(socket).isSocket();
+  } catch {
+    // reported below
+  }
+  if (!isSocket) {
+    throw new VmError(
+      `vfio-user socket ${socket} does not exist or is not a socket: start the device server ` +
+        'before the VM (QEMU connects once at startup and never reconnects)',
+    );
+  }
+  return { ...d, socket };
+}
+
+function checkModules(paths: string[]): Map<string, string> {
+  const byName = new Map<string, string>();
+  for (const p of paths) {
+    const file = resolve(p);
+    const name = basename(file);
+    try {
+      if (!statSync(file).isFile()) throw new Error();
+    } catch {
+      throw new VmError(`module ${file} does not exist (was it built for this kernel?)`);
+    }
+    if (byName.has(name)) throw new VmError(`two modules are named ${name}: ${byName.get(name)} and ${file}`);
+    byName.set(name, file);
+  }
+  return byName;
+}
+
+export function positiveInt(n: number, what: string): number {
+  if (!Number.isInteger(n) || n <= 0) throw new VmError(`${what} must be a positive integer (got ${n})`);
+  return n;
+}
+
+export function nonNegativeInt(n: number, what: string): number {
+  if (!Number.isInteger(n) || n < 0) throw new VmError(`${what} must be a non-negative integer (got ${n})`);
+  return n;
+}
+
