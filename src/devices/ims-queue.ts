@@ -107,9 +107,7 @@ export class ImsQueueDevice extends PciFunction {
       { name: 'Q_IRQS_SENT', offset: QUEUE_BASE + Q.IRQS_SENT, count: numQueues, stride: QUEUE_STRIDE, access: 'RO', read: (q) => this.queues[q].irqsSent },
     ];
     this.regs = new RegisterMap({ size: 0x1000, access: { min: 4, max: 4, aligned: true }, registers });
-    this.regs.guestError = (m) => this.guestError(`BAR0: ${m}`);
-    const regs = this.regs;
-    this.addWindow(0, { name: 'registers', offset: 0, size: 0x1000, read: (o, n) => regs.read(o, n), write: (o, d) => regs.write(o, d), reset: () => regs.reset() });
+    this.addRegisters(0, 0, this.regs);
     const ims = this.ims;
     this.addWindow(0, {
       name: 'IMS table', offset: IMS_TABLE_OFFSET, size: slots * IMS_SLOT_SIZE,

@@ -9,6 +9,7 @@ import {
   REGION_INFO_FLAG_READ, REGION_INFO_FLAG_WRITE, Errno, VfioError, type IrqSet,
 } from '../protocol/index.ts';
 import type { DeviceContext, DeviceModel, IrqInfoResult, RegionInfoResult } from '../device/model.ts';
+import type { RegisterMap } from '../device/register-map.ts';
 import { ConfigSpace } from './config-space.ts';
 import { buildCapabilities, type CapabilitySpec, type CapabilityOffsets } from './capabilities.ts';
 import { installBars, installRom, barAddress, type BarSpec } from './bars.ts';
@@ -154,6 +155,12 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     this.windows[bar].push(w);
     this.windows[bar].sort((a, b) => a.offset - b.offset);
     return this;
+  }
+
+  /** Places a register map in a BAR at `offset` (reset with the device, guest errors reported). */
+  addRegisters(bar: number, offset: number, map: RegisterMap, name = 'registers'): this {
+    map.guestError = (m) => this.guestError(`BAR${bar}+0x${offset.toString(16)} ${name}: ${m}`);
+    return this.addWindow(bar, { name, offset, size: map.size, read: (o, n) => map.read(o, n), write: (o, d) => map.write(o, d), reset: () => map.reset() });
   }
 
   onReset(fn: (reason: string) => void): this {
