@@ -61,6 +61,11 @@ export class AgentClient {
     return this.#hello;
   }
 
+  /** A request is in flight (the agent reads no other until it has answered). */
+  get busy(): boolean {
+    return this.#pending !== undefined;
+  }
+
   /** Resolves when the agent has printed its banner. */
   ready(timeoutMs: number): Promise<AgentHello> {
     if (this.#hello) return Promise.resolve(this.#hello);

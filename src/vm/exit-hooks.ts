@@ -19,13 +19,12 @@ function runAll(): void {
 }
 
 function onSignal(sig: NodeJS.Signals): void {
-  runAll();
   // Our listener replaced Node's default action for the signal. When nobody else
   // listens, restore it and re-raise, so the process still dies as it would have.
-  if (process.listenerCount(sig) === 1) {
-    uninstall();
-    process.kill(process.pid, sig);
-  }
+  const othersListen = process.listenerCount(sig) > 1;
+  runAll();
+  uninstall(); // (the hooks' own undo may have done it already)
+  if (!othersListen) process.kill(process.pid, sig);
 }
 
 const signalListeners = new Map(SIGNALS.map((sig) => [sig, () => onSignal(sig)] as const));

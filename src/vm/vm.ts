@@ -11,7 +11,7 @@ import { describeExit, type QemuExit, type QemuProcess } from './qemu-process.ts
 import { seconds, type SerialConsole, type WaitForLogOptions } from './serial-console.ts';
 
 export interface RunOptions {
-  /** The guest kills the command after this long (default 60 s). */
+  /** The guest kills the command after this long (default 60 s; 0: never). */
   timeoutMs?: number;
   /** Throw GuestCommandError unless the status is 0. */
   check?: boolean;
@@ -100,7 +100,7 @@ export class Vm {
     const reply = await this.#agent.call({ op: 'run', data: Buffer.from(command, 'utf8') }, timeoutMs, what);
     const text = { status: reply.status, stdout: reply.stdout.toString('utf8'), stderr: reply.stderr.toString('utf8') };
     // The agent kills a command that outlives its timeout with SIGKILL (status 137).
-    if (reply.status === 137 && Date.now() - started >= Math.ceil(timeoutMs / 1000) * 1000) {
+    if (timeoutMs > 0 && reply.status === 137 && Date.now() - started >= Math.ceil(timeoutMs / 1000) * 1000) {
       throw new GuestTimeoutError(`${what} timed out after ${seconds(timeoutMs)}`, reply.status, text.stdout, text.stderr);
     }
     if (opts.check && reply.status !== 0) {
@@ -191,9 +191,12 @@ export class Vm {
     if (!this.#stopping) {
       this.#stopping = true;
       if (this.#qemu.exit === undefined) {
-        // No reply comes: the machine is gone before the agent could send one.
+        // poweroff -f is reboot(2): drivers' shutdown hooks run, then ACPI ends QEMU.
+        // No reply comes. A busy agent would only read it after the command in
+        // flight, so then QEMU is ended at once.
+        const busy = this.#agent.busy;
         this.#agent.call({ op: 'run', data: Buffer.from('poweroff -f') }, 0, 'poweroff').catch(() => {});
-        await this.#qemu.stop(opts.graceMs ?? 5000);
+        await this.#qemu.stop(busy ? 0 : (opts.graceMs ?? 5000));
       }
     }
     await this.exited;

@@ -140,9 +140,14 @@ export function guestChecks(title: string, opts: VmOptions & { kernel: '6.12' | 
     t.is((await vm.run('echo back')).stdout, 'back\n');
   });
 
-  test.serial(`${title}: stop() ends QEMU and removes the temp dir`, async (t) => {
+  test.serial(`${title}: stop() ends QEMU, even with a command running, and removes the temp dir`, async (t) => {
     const { pid, tempDir } = vm;
+    const running = vm.run('sleep 30');
+    await new Promise((r) => setTimeout(r, 300)); // let the agent start it
+    const t0 = Date.now();
     await vm.stop();
+    t.true(Date.now() - t0 < 4000, `stop() took ${Date.now() - t0} ms`);
+    await t.throwsAsync(running, { message: /the VM was stopped/ });
     t.throws(() => process.kill(pid, 0), { code: 'ESRCH' });
     t.false(existsSync(tempDir));
     await t.throwsAsync(vm.run('true'), { message: /the VM was stopped/ });
