@@ -1,5 +1,5 @@
-// The host side of the guest agent channel (ttyS1): waits for the agent's banner and
-// sends one request at a time, matching replies by id.
+// The host side of the guest agent channel (a virtio-serial port or ttyS1): waits for
+// the agent's banner and sends one request at a time, matching replies by id.
 
 import type { Socket } from 'node:net';
 import { AGENT_PROTOCOL, AgentParser, encodeRequest, type AgentEvent, type AgentReply, type AgentRequest } from './agent-protocol.ts';

@@ -19,7 +19,12 @@ export interface BootProgress {
 export interface VmOptions {
   /** '6.12' (default), '7.3' or the path of a bzImage. */
   kernel?: KernelChoice;
-  /** Intel vIOMMU with interrupt remapping (the guest then uses IR-PCI-MSI). */
+  /**
+   * Intel vIOMMU with interrupt remapping (the guest then uses IR-PCI-MSI). The Debian
+   * kernels also turn DMA remapping on, so devices see IOVAs and DMA_MAP/DMA_UNMAP
+   * follow the guest's mappings; cmdline 'iommu=pt' keeps remapping for interrupts
+   * only (identity DMA).
+   */
   iommu?: boolean;
   cpus?: number;
   memMiB?: number;
