@@ -67,6 +67,7 @@ struct irqlab_dev {
 	unsigned int		nr_vectors;
 	struct irqlab_vector	*vectors;
 	bool			msix_enabled;
+	void __iomem		*msix_pba;	/* Pending Bit Array, read by debugfs */
 
 	/* IMS */
 	unsigned int		ims_slots;

@@ -32,9 +32,11 @@
  *   counts for every queue routed to it).
  *
  * msix (read): the header line
- *	vector irq count masked
- *   then one line per vector, e.g. "0 40 7 0". masked: the Mask bit of the
- *   vector's control word in the MSI-X table as the guest reads it (1/0).
+ *	vector irq count masked pending
+ *   then one line per vector, e.g. "0 40 7 0 0". masked: the Mask bit of the
+ *   vector's control word in the MSI-X table as the guest reads it (1/0);
+ *   pending: the vector's bit in the Pending Bit Array as the guest reads it
+ *   (1/0, or - when the PBA could not be mapped).
  *
  * hierarchy (read): one line per queue IMS irq, then one per MSI-X irq:
  *	q0 irq 45: irqlab-ims-0000:00:03.0 > INTEL-IR-0-15 > VECTOR
@@ -150,12 +152,16 @@ static int msix_show(struct seq_file *m, void *unused)
 	unsigned int v;
 
 	mutex_lock(&idev->lock);
-	seq_puts(m, "vector irq count masked\n");
+	seq_puts(m, "vector irq count masked pending\n");
 	for (v = 0; v < idev->nr_vectors; v++) {
 		struct irqlab_vector *vec = &idev->vectors[v];
 
-		seq_printf(m, "%u %u %lld %d\n", v, vec->irq,
+		seq_printf(m, "%u %u %lld %d ", v, vec->irq,
 			   (long long)atomic64_read(&vec->count), msix_masked(idev, vec));
+		if (idev->msix_pba)
+			seq_printf(m, "%u\n", (readl(idev->msix_pba + (v / 32) * 4) >> (v % 32)) & 1);
+		else
+			seq_puts(m, "-\n");
 	}
 	mutex_unlock(&idev->lock);
 	return 0;

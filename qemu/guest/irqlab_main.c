@@ -202,11 +202,32 @@ static void irqlab_free_msix(struct irqlab_dev *idev)
 		vec->disabled = false;
 	}
 	idev->nr_vectors = 0;
+	if (idev->msix_pba)
+		pci_iounmap(idev->pdev, idev->msix_pba);
+	idev->msix_pba = NULL;
 	kfree(idev->vectors);
 	idev->vectors = NULL;
 	if (idev->msix_enabled)
 		pci_free_irq_vectors(idev->pdev);
 	idev->msix_enabled = false;
+}
+
+/*
+ * The PCI core maps the MSI-X table but not the PBA. Map it so debugfs can
+ * show the pending bits as the device reports them; optional, so a failure
+ * only costs that column.
+ */
+static void irqlab_map_pba(struct irqlab_dev *idev, int nvec)
+{
+	struct pci_dev *pdev = idev->pdev;
+	u32 pba;
+
+	pci_read_config_dword(pdev, pdev->msix_cap + PCI_MSIX_PBA, &pba);
+	idev->msix_pba = pci_iomap_range(pdev, pba & PCI_MSIX_PBA_BIR,
+					 pba & PCI_MSIX_PBA_OFFSET,
+					 DIV_ROUND_UP(nvec, 64) * 8);
+	if (!idev->msix_pba)
+		pci_warn(pdev, "cannot map the MSI-X PBA; pending bits not shown\n");
 }
 
 static int irqlab_setup_msix(struct irqlab_dev *idev)
@@ -229,6 +250,7 @@ static int irqlab_setup_msix(struct irqlab_dev *idev)
 	if (!idev->vectors)
 		return -ENOMEM;
 	idev->nr_vectors = nvec;
+	irqlab_map_pba(idev, nvec);
 
 	for (i = 0; i < idev->nr_vectors; i++) {
 		struct irqlab_vector *vec = &idev->vectors[i];

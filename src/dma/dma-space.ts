@@ -68,12 +68,23 @@ export class DmaSpace {
     }
   }
 
-  /** DMA_UNMAP: the window must match a mapping exactly (spec). */
-  unmap(address: bigint, size: bigint): void {
-    const i = this.windows.findIndex((w) => w.address === address && w.size === size);
-    if (i < 0) throw new VfioError(Errno.ENOENT, `DMA_UNMAP: no mapping is exactly [0x${address.toString(16)}, +0x${size.toString(16)})`);
-    this.windows[i].region?.unmap();
-    this.windows.splice(i, 1);
+  /**
+   * DMA_UNMAP. The spec wants an exact match; QEMU with a vIOMMU also unmaps
+   * large ranges covering several mappings, or none. So: every mapping inside
+   * the range goes; a range that cuts a mapping in two is refused (a window is
+   * mapped whole or not at all); a range covering nothing is a no-op.
+   * Returns how many windows went.
+   */
+  unmap(address: bigint, size: bigint): number {
+    const end = address + size;
+    const cut = this.windows.find((w) => w.address < end && address < w.address + w.size && (w.address < address || w.address + w.size > end));
+    if (cut) {
+      throw new VfioError(Errno.EINVAL, `DMA_UNMAP: [0x${address.toString(16)}, +0x${size.toString(16)}) cuts through the mapping [0x${cut.address.toString(16)}, +0x${cut.size.toString(16)})`);
+    }
+    const gone = this.windows.filter((w) => w.address >= address && w.address + w.size <= end);
+    for (const w of gone) w.region?.unmap();
+    this.windows = this.windows.filter((w) => !gone.includes(w));
+    return gone.length;
   }
 
   unmapAll(): void {

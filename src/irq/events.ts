@@ -10,7 +10,8 @@ export type IrqOutcome =
   | 'disabled' // the interrupt mode is not enabled
   | 'unbound' // nothing to deliver to (no eventfd / no message address)
   | 'failed' // the delivery itself failed (client error reply, overflow)
-  | 'dropped'; // a fault rule ate it
+  | 'dropped' // a fault rule ate it
+  | 'queued'; // decided later (after reading state by DMA); a second event tells
 
 export interface IrqEvent {
   kind: IrqKind;

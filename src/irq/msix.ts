@@ -6,8 +6,12 @@
 // Under QEMU the table is emulated by QEMU itself: table accesses never reach
 // us, masks stay inside QEMU, and QEMU re-binds a vector's eventfd with
 // SET_IRQS each time the guest unmasks it (FINDINGS section 1). Until the
-// client touches the table through us, the model therefore leaves per-vector
-// masking to the client; once it does, the table here is authoritative.
+// client touches the table through us, the table it emulates is the one that
+// counts: the device reads the vector's control word from it by DMA (the
+// table sits in our own BAR, at the address the guest programmed) before it
+// sends, holds the vector pending if it is masked, and sends it when the
+// client re-binds the vector's eventfd (QEMU's unmask). Once the client
+// accesses the table through us, the table here is authoritative.
 import { IRQ_INFO_EVENTFD, IRQ_INFO_MASKABLE } from '../protocol/index.ts';
 import type { ConfigSpace } from '../pci/config-space.ts';
 import {
@@ -24,6 +28,11 @@ export interface MsixHost {
   capOffset: number;
   busMaster(): boolean;
   emit(e: IrqEvent): void;
+  /**
+   * Reads vector v's mask bit from the table the client emulates (by DMA);
+   * undefined when it cannot be known.
+   */
+  probeMask?(v: number): Promise<boolean | undefined>;
 }
 
 export class Msix implements IrqSource {
@@ -36,6 +45,8 @@ export class Msix implements IrqSource {
   private readonly clientMask: boolean[];
   /** The client accessed the table through us: its mask bits are real. */
   tableOwned = false;
+  /** Probes of the client's table, chained so vectors leave in the order raised. */
+  private probes: Promise<void> = Promise.resolve();
 
   constructor(readonly count: number, private readonly host: MsixHost) {
     this.lines = new IrqLines(count);
@@ -70,8 +81,13 @@ export class Msix implements IrqSource {
     return (this.tableView.getUint32(v * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL, true) & PCI_MSIX_ENTRY_CTRL_MASKBIT) !== 0;
   }
 
+  /** Masked as far as the device knows without asking the client. */
   masked(v: number): boolean {
     return this.functionMasked || this.clientMask[v] || (this.tableOwned && this.vectorControlMasked(v));
+  }
+
+  private get mustProbe(): boolean {
+    return !this.tableOwned && this.host.probeMask !== undefined;
   }
 
   pending(v: number): boolean {
@@ -91,9 +107,35 @@ export class Msix implements IrqSource {
     else if (this.masked(v)) {
       this.setPending(v, true);
       outcome = 'pending';
+    } else if (this.mustProbe) {
+      this.probeThenSend(v, false);
+      return 'queued';
     } else outcome = this.send(v);
     this.host.emit({ kind: 'msix', index: v, outcome });
     return outcome;
+  }
+
+  /** Asks the client's table whether v is masked, then holds or sends it. */
+  private probeThenSend(v: number, wasPending: boolean): void {
+    this.probes = this.probes.then(async () => {
+      const masked = await this.host.probeMask!(v).catch(() => undefined);
+      let outcome: IrqOutcome;
+      if (!this.enabled) outcome = 'disabled';
+      else if (!this.host.busMaster()) outcome = 'blocked';
+      else if (masked === true || this.masked(v)) {
+        this.setPending(v, true);
+        outcome = 'pending';
+      } else {
+        if (wasPending) this.setPending(v, false);
+        outcome = this.send(v);
+      }
+      this.host.emit({ kind: 'msix', index: v, outcome, detail: wasPending ? 'was pending' : masked === undefined ? 'mask unknown' : undefined });
+    });
+  }
+
+  /** Waits for vectors whose mask is being read from the client (tests). */
+  settled(): Promise<void> {
+    return this.probes;
   }
 
   private send(v: number): IrqOutcome {
@@ -105,10 +147,13 @@ export class Msix implements IrqSource {
   private deliverPending(): void {
     if (!this.enabled || !this.host.busMaster()) return;
     for (let v = 0; v < this.count; v++) {
-      if (this.pending(v) && !this.masked(v)) {
-        this.setPending(v, false);
-        this.host.emit({ kind: 'msix', index: v, outcome: this.send(v), detail: 'was pending' });
+      if (!this.pending(v) || this.masked(v)) continue;
+      if (this.mustProbe) {
+        this.probeThenSend(v, true);
+        continue;
       }
+      this.setPending(v, false);
+      this.host.emit({ kind: 'msix', index: v, outcome: this.send(v), detail: 'was pending' });
     }
   }
 
@@ -132,11 +177,11 @@ export class Msix implements IrqSource {
   }
 
   /**
-   * QEMU binds a vector's eventfd when the guest unmasks it, and delivers what
-   * it held pending itself: our pending bit for that vector is then stale.
+   * QEMU binds a vector's eventfd each time the guest unmasks it: a vector the
+   * device held pending can go now.
    */
   bound(v: number): void {
-    if (!this.tableOwned && this.pending(v)) {
+    if (!this.tableOwned && this.pending(v) && !this.masked(v) && this.enabled && this.host.busMaster()) {
       this.setPending(v, false);
       this.host.emit({ kind: 'msix', index: v, outcome: this.send(v), detail: 'was pending' });
     }

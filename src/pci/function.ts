@@ -122,7 +122,15 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     if (mx && this.caps.msix !== undefined) {
       const bar = this.bars[mx.bar];
       if (!bar || bar.type === 'io') throw new Error(`MSI-X lives in BAR${mx.bar}, which must be a memory BAR`);
-      const msix = new Msix(mx.vectors, { config: c, capOffset: this.caps.msix, busMaster, emit });
+      const msix = new Msix(mx.vectors, {
+        config: c, capOffset: this.caps.msix, busMaster, emit,
+        probeMask: async (v) => {
+          const base = this.barAddress(mx.bar);
+          if (!this.ctx || !base) return undefined;
+          const ctrl = await this.ctx.dma.read(base + BigInt(mx.tableOffset + v * R.PCI_MSIX_ENTRY_SIZE + R.PCI_MSIX_ENTRY_VECTOR_CTRL), 4);
+          return (ctrl[0] & R.PCI_MSIX_ENTRY_CTRL_MASKBIT) !== 0;
+        },
+      });
       this.msix = msix;
       this.addWindow(mx.bar, { name: 'MSI-X table', offset: mx.tableOffset, size: msix.tableSize, read: (o, n) => msix.tableRead(o, n), write: (o, d) => msix.tableWrite(o, d) });
       this.addWindow(mx.bar, { name: 'MSI-X PBA', offset: mx.pbaOffset, size: msix.pbaSize, read: (o, n) => msix.pbaRead(o, n), write: () => {} });

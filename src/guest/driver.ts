@@ -1,0 +1,155 @@
+// The guest side of the reference device as the irqlab guest module shows it
+// in debugfs (/sys/kernel/debug/irqlab/<bdf>/, formats documented in
+// qemu/guest/irqlab_debugfs.c): what it built, per queue and per vector, and a
+// control file. Parsed into plain objects for tests and people.
+
+/** What the driver needs from a guest: run a command, read a file. */
+export interface GuestShell {
+  run(cmd: string, opts?: { timeoutMs?: number }): Promise<{ status: number; stdout: string; stderr: string }>;
+}
+
+export interface DriverInfo {
+  mode: 'devmem' | 'sysmem';
+  queues: number;
+  imsSlots: number;
+  msixVectors: number;
+  parentDomain: string;
+  imsDomain: string;
+  busmaster: boolean;
+  raw: Record<string, string>;
+}
+
+export interface QueueRow {
+  queue: number;
+  irq: number;
+  route: 'ims' | 'msix' | 'none';
+  index: number;
+  address: bigint;
+  data: number;
+  count: number;
+}
+
+export interface VectorRow {
+  vector: number;
+  irq: number;
+  count: number;
+  masked: boolean;
+  /** The vector's PBA bit as the guest reads it (undefined: PBA not mapped). */
+  pending: boolean | undefined;
+}
+
+export interface HierarchyRow {
+  /** "q0" or "msix3". */
+  name: string;
+  irq: number;
+  /** Domain names from the irq's own level down to the vector domain. */
+  chain: string[];
+}
+
+export const DEBUGFS_ROOT = '/sys/kernel/debug/irqlab';
+
+export class GuestDriverError extends Error {}
+
+function rows(text: string, header: string): string[][] {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (lines[0]?.trim() !== header) throw new GuestDriverError(`expected header "${header}", got "${lines[0] ?? ''}"`);
+  return lines.slice(1).map((l) => l.trim().split(/\s+/));
+}
+
+export function parseInfo(text: string): DriverInfo {
+  const raw: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\S+) (.*)$/.exec(line.trim());
+    if (m) raw[m[1]] = m[2];
+  }
+  return {
+    mode: raw.mode as DriverInfo['mode'],
+    queues: Number(raw.queues),
+    imsSlots: Number(raw.ims_slots),
+    msixVectors: Number(raw.msix_vectors),
+    parentDomain: raw.parent_domain,
+    imsDomain: raw.ims_domain,
+    busmaster: raw.busmaster === '1',
+    raw,
+  };
+}
+
+export function parseQueues(text: string): QueueRow[] {
+  return rows(text, 'queue irq route index addr data count').map(([q, irq, route, index, addr, data, count]) => ({
+    queue: Number(q), irq: Number(irq), route: route as QueueRow['route'], index: Number(index),
+    address: BigInt(addr), data: Number(data), count: Number(count),
+  }));
+}
+
+export function parseMsix(text: string): VectorRow[] {
+  return rows(text, 'vector irq count masked pending').map(([v, irq, count, masked, pending]) => ({
+    vector: Number(v), irq: Number(irq), count: Number(count), masked: masked === '1',
+    pending: pending === '-' ? undefined : pending === '1',
+  }));
+}
+
+export function parseHierarchy(text: string): HierarchyRow[] {
+  return text.split('\n').filter((l) => l.trim()).map((l) => {
+    const m = /^(\S+) irq (\d+): (.*)$/.exec(l.trim());
+    if (!m) throw new GuestDriverError(`cannot parse hierarchy line "${l}"`);
+    return { name: m[1], irq: Number(m[2]), chain: m[3].split(' > ') };
+  });
+}
+
+export class GuestDriver {
+  constructor(private readonly shell: GuestShell, readonly bdf: string) {}
+
+  get dir(): string {
+    return `${DEBUGFS_ROOT}/${this.bdf}`;
+  }
+
+  private async cat(file: string): Promise<string> {
+    const r = await this.shell.run(`cat ${this.dir}/${file}`);
+    if (r.status !== 0) throw new GuestDriverError(`reading ${this.dir}/${file} failed: ${r.stderr.trim() || `status ${r.status}`}`);
+    return r.stdout;
+  }
+
+  async info(): Promise<DriverInfo> {
+    return parseInfo(await this.cat('info'));
+  }
+
+  async queues(): Promise<QueueRow[]> {
+    return parseQueues(await this.cat('queues'));
+  }
+
+  async msix(): Promise<VectorRow[]> {
+    return parseMsix(await this.cat('msix'));
+  }
+
+  async hierarchy(): Promise<HierarchyRow[]> {
+    return parseHierarchy(await this.cat('hierarchy'));
+  }
+
+  /** One command to the driver's ctl file; throws with the kernel's error. */
+  async ctl(command: string): Promise<void> {
+    const r = await this.shell.run(`echo '${command.replace(/'/g, '')}' > ${this.dir}/ctl`);
+    if (r.status !== 0) throw new GuestDriverError(`ctl "${command}" failed: ${r.stderr.trim() || `status ${r.status}`}`);
+  }
+
+  /** Interrupts the guest saw on queue q. */
+  async queueCount(q: number): Promise<number> {
+    const row = (await this.queues()).find((r) => r.queue === q);
+    if (!row) throw new GuestDriverError(`queue ${q} is not in ${this.dir}/queues`);
+    return row.count;
+  }
+
+  async vectorCount(v: number): Promise<number> {
+    const row = (await this.msix()).find((r) => r.vector === v);
+    if (!row) throw new GuestDriverError(`vector ${v} is not in ${this.dir}/msix`);
+    return row.count;
+  }
+}
+
+/** Finds the PCI address of the first device with vendor:device in the guest. */
+export async function findPciDevice(shell: GuestShell, vendor: number, device: number): Promise<string> {
+  const hex = (n: number) => `0x${n.toString(16).padStart(4, '0')}`;
+  const r = await shell.run(`for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor)" = ${hex(vendor)} ] && [ "$(cat $d/device)" = ${hex(device)} ] && basename $d; done`);
+  const bdf = r.stdout.trim().split('\n')[0];
+  if (!bdf) throw new GuestDriverError(`no PCI device ${hex(vendor)}:${hex(device)} in the guest`);
+  return bdf;
+}
