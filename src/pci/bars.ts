@@ -60,8 +60,8 @@ export function barAddress(cfg: ConfigSpace, bars: (BarSpec | undefined)[], i: n
   if (!b) return undefined;
   const at = R.PCI_BASE_ADDRESS_0 + 4 * i;
   const lo = cfg.u32(at);
-  if (b.type === 'io') return BigInt(lo & 0xfffffffc);
-  const base = BigInt(lo & 0xfffffff0);
+  if (b.type === 'io') return BigInt((lo & 0xfffffffc) >>> 0);
+  const base = BigInt((lo & 0xfffffff0) >>> 0);
   return b.type === 'mem64' ? base | (BigInt(cfg.u32(at + 4)) << 32n) : base;
 }
 

@@ -79,6 +79,8 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   private readonly rom?: Uint8Array;
   private readonly resetHooks: ((reason: string) => void)[] = [];
   private ctx: DeviceContext | null = null;
+  /** The client whose MSI-X table could not be read by DMA. */
+  private probeFailed: DeviceContext | null = null;
 
   constructor(readonly spec: PciFunctionSpec) {
     super();
@@ -126,9 +128,19 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
         config: c, capOffset: this.caps.msix, busMaster, emit,
         probeMask: async (v) => {
           const base = this.barAddress(mx.bar);
-          if (!this.ctx || !base) return undefined;
-          const ctrl = await this.ctx.dma.read(base + BigInt(mx.tableOffset + v * R.PCI_MSIX_ENTRY_SIZE + R.PCI_MSIX_ENTRY_VECTOR_CTRL), 4);
-          return (ctrl[0] & R.PCI_MSIX_ENTRY_CTRL_MASKBIT) !== 0;
+          const ctx = this.ctx;
+          if (!ctx || !base || this.probeFailed === ctx) return undefined;
+          try {
+            const ctrl = await ctx.dma.read(base + BigInt(mx.tableOffset + v * R.PCI_MSIX_ENTRY_SIZE + R.PCI_MSIX_ENTRY_VECTOR_CTRL), 4);
+            return (ctrl[0] & R.PCI_MSIX_ENTRY_CTRL_MASKBIT) !== 0;
+          } catch (err) {
+            // E.g. an IOMMU translating the device's DMA: our own BAR is not
+            // mapped for it. Stop asking for this client; masking then stays
+            // entirely with the client (QEMU keeps its own pending bits).
+            this.probeFailed = ctx;
+            ctx.log(`cannot read the client's MSI-X table by DMA (${(err as Error).message}); the PBA will not show vectors the client holds`);
+            return undefined;
+          }
         },
       });
       this.msix = msix;

@@ -1,0 +1,3 @@
+import { guestSuite } from './suite.ts';
+
+guestSuite({ kernel: '6.12', iommu: false, sysmem: true });
