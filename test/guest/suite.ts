@@ -4,6 +4,7 @@
 // the tests fire interrupts from here and read what the guest counted.
 import test, { type ExecutionContext } from 'ava';
 import { Testbed } from '../../src/lab/testbed.ts';
+import { fireInRounds } from '../../src/lab/rounds.ts';
 import { walkConfigCaps, walkConfigExtCaps } from '../../src/pci/walk.ts';
 import * as R from '../../src/pci/regs.ts';
 import { IRQLAB_VENDOR_ID, IRQLAB_DEVICE_ID } from '../../src/devices/ims-queue.ts';
@@ -56,17 +57,8 @@ export function guestSuite(cfg: GuestConfig): void {
    * nothing coalesces in its APIC), K rounds, waiting for each round to land.
    */
   async function fireRounds(t: ExecutionContext, kind: 'queues' | 'msix', indexes: number[], rounds: number, fire: (i: number) => void): Promise<void> {
-    const before = await counts(kind);
-    for (let r = 1; r <= rounds; r++) {
-      for (const i of indexes) fire(i);
-      await eventually(`round ${r} of ${kind} interrupts`, async () => {
-        const now = await counts(kind);
-        return indexes.every((i) => now[i] >= before[i] + r);
-      });
-    }
-    await quiet();
-    const after = await counts(kind);
-    for (const i of indexes) t.is(after[i] - before[i], rounds, `${kind} ${i}: fired ${rounds}, counted ${after[i] - before[i]}`);
+    const { received } = await fireInRounds({ indexes, rounds, fire, counts: () => counts(kind) });
+    for (const i of indexes) t.is(received[i], rounds, `${kind} ${i}: fired ${rounds}, counted ${received[i]}`);
   }
 
   const serial = (name: string, fn: (t: ExecutionContext) => Promise<void>) => test.serial(`${label}: ${name}`, fn);
