@@ -4,6 +4,7 @@
 # The host writes /irqlab/config (shell variables) into the initramfs for each boot:
 #   IRQLAB_AGENT_PORT        a device path (/dev/ttyS1) or virtio:<port name>
 #   IRQLAB_CONSOLE_LOGLEVEL  console log level once userspace runs
+#   IRQLAB_CONSOLE_SHELL     1: a shell on the console for a person (irqlab boot)
 
 # The kernel starts init without PATH; busybox's applets live in these.
 export PATH=/sbin:/usr/sbin:/bin:/usr/bin
@@ -44,6 +45,11 @@ virtio:*)
 esac
 
 mkdir -p /tmp
+if [ "$IRQLAB_CONSOLE_SHELL" = 1 ]; then
+	# A login-less shell on ttyS0 with it as controlling terminal (so ^C works),
+	# started again when the person exits it.
+	( while :; do PS1='guest# ' setsid cttyhack sh </dev/ttyS0 >/dev/ttyS0 2>&1; done ) &
+fi
 echo "irqlab: starting the guest agent on $port"
 # Restarted if it ever ends: the host sees a new banner and fails the request in flight.
 while :; do

@@ -1,6 +1,7 @@
 // `irqlab <command>`: one small module per command.
 const commands: Record<string, { describe: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   serve: { describe: 'serve a device on a vfio-user socket', load: () => import('./serve.ts') },
+  boot: { describe: 'boot a guest against a device, console on this terminal', load: () => import('./boot.ts') },
   demo: { describe: 'boot a guest, fire MSI-X and IMS interrupts, show what it received', load: () => import('./demo.ts') },
   doctor: { describe: 'show what is installed for the guest lab, and what is missing', load: () => import('./doctor.ts') },
 };

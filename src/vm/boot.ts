@@ -55,6 +55,7 @@ export async function boot(opts: VmOptions): Promise<Booted> {
       config: {
         IRQLAB_CONSOLE_LOGLEVEL: String(plan.consoleLogLevel),
         IRQLAB_AGENT_PORT: plan.agentPort === 'virtio' ? `virtio:${AGENT_PORT_NAME}` : '/dev/ttyS1',
+        IRQLAB_CONSOLE_SHELL: plan.consoleShell ? '1' : '0',
       },
     });
     const consoleSocket = await ChardevSocket.listen(join(dir, 'console.sock'));

@@ -35,6 +35,8 @@ export interface VmOptions {
   console?: 'capture' | 'inherit';
   /** Appended to the kernel command line. */
   cmdline?: string;
+  /** Start a shell on the console (ttyS0) for a person to type into (vm.writeConsole). */
+  consoleShell?: boolean;
   /** Console log level once userspace runs (default 7: up to KERN_INFO). */
   consoleLogLevel?: number;
   /** How long the guest may take to reach the agent (default 60 s). */
@@ -74,6 +76,7 @@ export interface BootPlan {
   consoleLogLevel: number;
   bootTimeoutMs: number;
   echoConsole: boolean;
+  consoleShell: boolean;
   qemuArgs: string[];
 }
 
@@ -93,6 +96,7 @@ export function planBoot(opts: VmOptions): BootPlan {
     consoleLogLevel: nonNegativeInt(opts.consoleLogLevel ?? 7, 'consoleLogLevel'),
     bootTimeoutMs: positiveInt(opts.bootTimeoutMs ?? 60_000, 'bootTimeoutMs'),
     echoConsole: opts.console === 'inherit',
+    consoleShell: opts.consoleShell === true,
     qemuArgs: opts.qemuArgs ?? [],
   };
 }

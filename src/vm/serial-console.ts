@@ -42,7 +42,10 @@ export class SerialConsole {
     this.#echo = opts.echo;
   }
 
+  #socket: Socket | undefined;
+
   attach(socket: Socket): void {
+    this.#socket = socket;
     socket.on('data', (chunk: Buffer) => this.push(chunk));
     // A reset when QEMU dies must not become an uncaught 'error'; QEMU's exit is
     // reported by whoever watches the process.
@@ -72,6 +75,12 @@ export class SerialConsole {
     }
     for (const l of this.#listeners) l(text);
     for (const w of this.#waiters) this.#check(w);
+  }
+
+  /** Sends keystrokes to the console (the guest's ttyS0 input). */
+  write(data: string | Uint8Array): void {
+    if (this.#closed || !this.#socket) throw this.#closed ?? new Error('the console is not connected');
+    this.#socket.write(data);
   }
 
   /** All console text kept so far. */

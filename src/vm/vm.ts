@@ -87,6 +87,16 @@ export class Vm {
     return this.#console.length;
   }
 
+  /** Types into the guest's console (ttyS0); boot with consoleShell for a shell there. */
+  writeConsole(data: string | Uint8Array): void {
+    this.#console.write(data);
+  }
+
+  /** Calls fn with each new piece of console text; returns a function to stop. */
+  onConsole(fn: (text: string) => void): () => void {
+    return this.#console.onText(fn);
+  }
+
   /** Runs a shell command in the guest (busybox sh, cwd /). */
   run(command: string, opts?: RunOptions & { encoding?: 'utf8' }): Promise<RunResult<string>>;
   run(command: string, opts: RunOptions & { encoding: 'buffer' }): Promise<RunResult<Buffer>>;

@@ -1,0 +1,83 @@
+// irqlab boot: a guest against a device, with its console on this terminal.
+import { parseArgs } from 'node:util';
+import { basename } from 'node:path';
+import { Testbed } from '../lab/testbed.ts';
+import { loadDevice, DEFAULT_DEVICE } from '../devices/registry.ts';
+import { ImsQueueDevice } from '../devices/ims-queue.ts';
+
+const help = `usage: irqlab boot [DEVICE] [options]
+
+Boots a Debian guest under QEMU (TCG) against DEVICE (default ${DEFAULT_DEVICE},
+or a device module, see irqlab serve --help) and connects this terminal to the
+guest's console: a root shell. Ctrl-] ends the session (the guest is powered off).
+
+options:
+  --kernel 6.12|7.3|PATH  guest kernel: a lab kernel (default 6.12) or your bzImage
+  --iommu                 add an Intel vIOMMU with interrupt remapping
+  --module FILE.ko        load your module in the guest (repeatable); it is in
+                          /irqlab/modules/ as well
+  --no-module             do not load irqlab.ko (loaded for the reference device)
+  --cpus N, --mem MiB     guest CPUs (default 2) and memory (default 512)
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: {
+      kernel: { type: 'string', default: '6.12' },
+      iommu: { type: 'boolean' },
+      module: { type: 'string', multiple: true },
+      'no-module': { type: 'boolean' },
+      cpus: { type: 'string', default: '2' },
+      mem: { type: 'string', default: '512' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  const device = await loadDevice(positionals[0]);
+  const own = values.module ?? [];
+  const labKernel = values.kernel === '6.12' || values.kernel === '7.3';
+  const ours = device instanceof ImsQueueDevice && labKernel && !values['no-module'];
+  const err = (s: string) => process.stderr.write(`irqlab: ${s}\n`);
+  err(`booting ${values.kernel}${values.iommu ? ' with a vIOMMU' : ''}...`);
+  const bed = await Testbed.start({
+    device, kernel: values.kernel, iommu: values.iommu, cpus: Number(values.cpus), memMiB: Number(values.mem),
+    module: ours ? {} : false, modules: own, console: 'inherit', consoleShell: true,
+    onProgress: (p) => err(p.message),
+  });
+  for (const m of own) {
+    await bed.vm.insmod(basename(m));
+    err(`loaded ${basename(m)}`);
+  }
+  if (bed.driver) err(`irqlab.ko drives ${bed.driver.bdf}: see /sys/kernel/debug/irqlab/${bed.driver.bdf}/`);
+  err('console attached: Ctrl-] ends the session');
+
+  return await new Promise<number>((resolve) => {
+    let done = false;
+    const finish = async (code: number) => {
+      if (done) return;
+      done = true;
+      if (process.stdin.isTTY) process.stdin.setRawMode(false);
+      process.stdin.pause();
+      await bed.stop();
+      resolve(code);
+    };
+    if (process.stdin.isTTY) process.stdin.setRawMode(true);
+    process.stdin.on('data', (d: Buffer) => {
+      const quit = d.indexOf(0x1d);
+      if (quit >= 0) {
+        if (quit > 0) bed.vm.writeConsole(d.subarray(0, quit));
+        void finish(0);
+        return;
+      }
+      bed.vm.writeConsole(d);
+    });
+    process.stdin.on('end', () => void finish(0));
+    void bed.vm.exited.then(() => finish(0));
+    process.once('SIGTERM', () => void finish(0));
+    bed.vm.writeConsole('\n');
+  });
+}
