@@ -3,6 +3,7 @@ const commands: Record<string, { describe: string; load: () => Promise<{ run(arg
   serve: { describe: 'serve a device on a vfio-user socket', load: () => import('./serve.ts') },
   boot: { describe: 'boot a guest against a device, console on this terminal', load: () => import('./boot.ts') },
   demo: { describe: 'boot a guest, fire MSI-X and IMS interrupts, show what it received', load: () => import('./demo.ts') },
+  bench: { describe: 'measure irqlab against a C floor: round trips, posted writes, interrupt rates', load: () => import('./bench.ts') },
   doctor: { describe: 'show what is installed for the guest lab, and what is missing', load: () => import('./doctor.ts') },
 };
 

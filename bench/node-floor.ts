@@ -1,0 +1,167 @@
+// node-floor: bench/c/floor.c in Node, on irqlab's own fd layer (ffi/:
+// koffi, libuv readiness through koffi.node.poll). Same answers, same framing,
+// no protocol logic, no device: what is left between it and the C floor is
+// the cost of Node + libuv + koffi per message; what is left between irqlab
+// and it is irqlab's own code. Like the C floor it makes one recvmsg per
+// readiness event (libuv's poll is level-triggered: what is left is reported
+// again) and one send for all the replies of a read.
+//
+//   node --import tsx bench/node-floor.ts --socket PATH
+import { parseArgs } from 'node:util';
+import { UnixListener, SocketStream, closeFd } from '../ffi/index.ts';
+
+const VERSION = 1;
+const REGION_READ = 9;
+const REGION_WRITE = 10;
+const REGION_WRITE_MULTI = 15;
+const REPLY = 0x1;
+const NO_REPLY = 0x10;
+const ERROR = 0x20;
+const EINVAL = 22;
+const ENOSYS = 38;
+const MAX_MSG = (1 << 20) + 4096;
+
+const versionPayload = (() => {
+  const json = new TextEncoder().encode('{"capabilities":{"max_msg_fds":1,"max_data_xfer_size":1048576,"max_dma_maps":65535,"pgsizes":4096,"write_multiple":true}}\0');
+  const p = new Uint8Array(4 + json.length);
+  p.set(json, 4);
+  return p;
+})();
+
+/** A growable byte buffer with a DataView, for input reassembly and output batching. */
+class Bytes {
+  buf = new Uint8Array(256 * 1024);
+  view = new DataView(this.buf.buffer);
+  len = 0;
+
+  reserve(n: number): number {
+    if (this.len + n > this.buf.length) {
+      let size = this.buf.length * 2;
+      while (size < this.len + n) size *= 2;
+      const next = new Uint8Array(size);
+      next.set(this.buf.subarray(0, this.len));
+      this.buf = next;
+      this.view = new DataView(next.buffer);
+    }
+    const at = this.len;
+    this.len += n;
+    return at;
+  }
+}
+
+function serve(fd: number, onEnd: () => void): void {
+  const input = new Bytes();
+  const out = new Bytes();
+
+  const reply = (id: number, command: number, payload: number, flags = 0, error = 0): number => {
+    const at = out.reserve(16 + payload);
+    const v = out.view;
+    v.setUint16(at, id, true);
+    v.setUint16(at + 2, command, true);
+    v.setUint32(at + 4, 16 + payload, true);
+    v.setUint32(at + 8, REPLY | flags, true);
+    v.setUint32(at + 12, error, true);
+    return at + 16;
+  };
+
+  // The destination is computed before out.buf is read: reply() may replace it.
+  const copyTo = (bytes: Uint8Array, to: number) => out.buf.set(bytes, to);
+
+  const answer = (at: number, size: number): void => {
+    const v = input.view;
+    const id = v.getUint16(at, true);
+    const command = v.getUint16(at + 2, true);
+    const flags = v.getUint32(at + 8, true);
+    const len = size - 16;
+    const p = at + 16;
+    const wants = (flags & NO_REPLY) === 0;
+    switch (command) {
+      case VERSION:
+        copyTo(versionPayload, reply(id, command, versionPayload.length));
+        return;
+      case REGION_READ: {
+        if (len < 16) break;
+        const count = v.getUint32(p + 12, true);
+        if (count > 1 << 20) break;
+        const to = reply(id, command, 16 + count);
+        out.buf.set(input.buf.subarray(p, p + 16), to);
+        out.buf.fill(0, to + 16, to + 16 + count);
+        return;
+      }
+      case REGION_WRITE:
+        if (!wants) return;
+        if (len < 16) break;
+        copyTo(input.buf.subarray(p, p + 16), reply(id, command, 16));
+        return;
+      case REGION_WRITE_MULTI:
+        if (!wants) return;
+        if (len < 8) break;
+        copyTo(input.buf.subarray(p, p + 8), reply(id, command, 8));
+        return;
+      default:
+        if (wants) reply(id, command, 0, ERROR, ENOSYS);
+        return;
+    }
+    if (wants) reply(id, command, 0, ERROR, EINVAL);
+  };
+
+  const stream: SocketStream = new SocketStream(fd, {
+    onReadable: () => {
+      try {
+        const r = stream.recv();
+        if (!r) return;
+        if (r.data.length === 0) {
+          stream.close();
+          onEnd();
+          return;
+        }
+        for (const extra of r.fds) closeFd(extra);
+        const to = input.reserve(r.data.length);
+        input.buf.set(r.data, to);
+        let at = 0;
+        out.len = 0;
+        while (input.len - at >= 16) {
+          const size = input.view.getUint32(at + 4, true);
+          if (size < 16 || size > MAX_MSG) throw new Error(`message size ${size}: closing`);
+          if (input.len - at < size) break;
+          answer(at, size);
+          at += size;
+        }
+        input.buf.copyWithin(0, at, input.len);
+        input.len -= at;
+        if (out.len) stream.send(out.buf.subarray(0, out.len));
+      } catch (err) {
+        process.stderr.write(`node-floor: ${(err as Error).message}\n`);
+        stream.close();
+        onEnd();
+      }
+    },
+    onError: (err) => {
+      process.stderr.write(`node-floor: ${(err as Error).message}\n`);
+      stream.close();
+      onEnd();
+    },
+  }, 16);
+}
+
+const { values } = parseArgs({ options: { socket: { type: 'string' } } });
+if (!values.socket) {
+  process.stderr.write('usage: node-floor --socket PATH\n');
+  process.exit(2);
+}
+let busy = false;
+const listener = new UnixListener(values.socket, (fd) => {
+  if (busy) {
+    closeFd(fd);
+    return;
+  }
+  busy = true;
+  serve(fd, () => (busy = false));
+}, (err) => process.stderr.write(`node-floor: ${(err as Error).message}\n`));
+process.stdout.write(`listening on ${values.socket}\n`);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    listener.close();
+    process.exit(0);
+  });
+}

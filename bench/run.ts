@@ -1,0 +1,317 @@
+// `irqlab bench`: irqlab against the floor.
+//
+// Builds the C floor server and load client, starts the floor, the node
+// floor (the same responder in Node on irqlab's ffi layer) and `irqlab serve`
+// each in its own process, and runs the same client against all three,
+// interleaved: each round runs every load against the servers back to back,
+// rotating which goes first, then measures the interrupt paths from
+// TypeScript in a fresh process. Medians over the rounds go to a table for
+// people and to bench/out/results.json for machines.
+//
+//   node --import tsx bench/run.ts [--rounds N] [--quick]
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, release } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildPrograms, gccVersion, OUT_DIR, REPO_DIR, type Programs } from './build.ts';
+import { startServer, runJson, cpuTimeNs, loadNow, pinThread, leastBusyCpu, type ServerProcess } from './processes.ts';
+import { metricDefs, summarise, renderTable, type MetricResult } from './report.ts';
+import type { IrqBenchResult } from './irq.ts';
+
+export interface BenchOptions {
+  rounds?: number;
+  quick?: boolean;
+  /** Progress lines for people (stderr by default). */
+  progress?: (line: string) => void;
+  /** Where results.json goes (default bench/out/results.json). */
+  outFile?: string;
+}
+
+export interface Sizes {
+  rtt: number;
+  pipelined: number;
+  depth: number;
+  posted: number;
+  multi: number;
+  /** Client-side warm-up operations per run (JIT of the server is warmed once, before round 1). */
+  warmup: number;
+  eventfd: number;
+  msix: number;
+  /** MSI-X fires with the mask probe by DMA_READ (a round trip each). */
+  msixProbed: number;
+  eventfdRaw: number;
+  ims: number;
+}
+
+export const fullSizes: Sizes = { rtt: 20000, pipelined: 100000, depth: 16, posted: 200000, multi: 400000, warmup: 1000, eventfd: 2000000, msix: 300000, msixProbed: 20000, eventfdRaw: 500000, ims: 30000 };
+export const quickSizes: Sizes = { rtt: 3000, pipelined: 20000, depth: 16, posted: 30000, multi: 60000, warmup: 300, eventfd: 300000, msix: 50000, msixProbed: 3000, eventfdRaw: 100000, ims: 5000 };
+
+type ServerName = 'floor' | 'nodeFloor' | 'irqlab';
+const SERVERS: ServerName[] = ['floor', 'nodeFloor', 'irqlab'];
+type Mode = 'rtt' | 'rttSameCpu' | 'pipelined' | 'posted' | 'batched' | 'multi';
+const MODES: Mode[] = ['rtt', 'rttSameCpu', 'pipelined', 'posted', 'batched', 'multi'];
+/** Posted writes per write(2) in the server-bound variant. */
+const BATCH = 64;
+
+interface LatencyUs { median: number; p99: number; mean: number; min: number; max: number }
+/** What bench/c/client.c prints. */
+export interface ClientResult {
+  mode: string;
+  n: number;
+  total_s: number;
+  ops_per_s?: number;
+  us_per_op?: number;
+  lat_us?: LatencyUs;
+  writes_per_s?: number;
+  verified?: boolean | null;
+  signals_per_s?: number;
+}
+
+interface Measured {
+  result: ClientResult | null;
+  /** Server CPU time over the run (all threads), per operation, us. */
+  serverCpuUsPerOp: number | null;
+  error?: string;
+}
+
+export interface RoundRecord {
+  round: number;
+  order: ServerName[];
+  load: { before: number; after: number; runningBefore: number };
+  socket: Record<ServerName, Partial<Record<Mode, Measured>>>;
+  eventfdC: ClientResult | null;
+  irq: IrqBenchResult | null;
+  errors: string[];
+}
+
+export interface BenchResults {
+  schema: 'irqlab-bench/1';
+  startedAt: string;
+  finishedAt: string;
+  seconds: number;
+  host: { cpus: number; cpuModel: string; kernel: string; node: string; gcc: string; loadBefore: number; loadAfter: number; load1PerRound: number[] };
+  /** Per round: the CPU of the same-CPU round trip (null: not pinned). */
+  options: { rounds: number; quick: boolean; sizes: Sizes; sameCpuPerRound: (number | null)[] };
+  metrics: MetricResult[];
+  rounds: RoundRecord[];
+  errors: string[];
+  notes: string[];
+}
+
+const NOTES = [
+  'ratio: how many times slower irqlab is than the floor (1.00x = as fast); for rates floor/irqlab, for times irqlab/floor',
+  'node floor: the C floor redone in Node on irqlab\'s ffi layer (koffi + libuv), no protocol logic: the gap from it to irqlab is irqlab\'s own code (ratioToNodeFloor)',
+  'the machine is shared: see host.load1PerRound; medians over interleaved rounds damp, not remove, the noise',
+  'round trip: the client and the server main thread pinned to the least busy CPU of the round (options.sameCpuPerRound); "left to the scheduler": unpinned, which on a VM without halt polling swings from run to run between one CPU and a cross-CPU wake-up of tens of us',
+  'server CPU: schedstat run time of all the server process threads over the client run, divided by the operations sent',
+  'IMS: server and TS client share one Node thread, so the rate is the cost of both ends',
+  'guest rows: to be filled by the guest-side benchmark (metrics with section "guest")',
+];
+
+function clientArgs(s: Sizes, mode: Mode): string[] {
+  switch (mode) {
+    case 'rtt':
+    case 'rttSameCpu': return ['rtt', String(s.rtt)];
+    case 'pipelined': return ['pipelined', String(s.pipelined), String(s.depth)];
+    case 'posted': return ['posted', String(s.posted)];
+    case 'batched': return ['--batch', String(BATCH), 'posted', String(s.posted)];
+    case 'multi': return ['multi', String(s.multi)];
+  }
+}
+
+function opsOf(s: Sizes, mode: Mode): number {
+  return (mode === 'batched' ? s.posted : mode === 'rttSameCpu' ? s.rtt : s[mode]) + s.warmup;
+}
+
+/**
+ * Where the processes run for the same-CPU round trip: the server's main
+ * thread and the client pinned to one CPU, the least busy one when the round
+ * starts. Every other load is left to the scheduler. (On this kind of VM an
+ * unpinned round trip swings from run to run between "both on one CPU" and
+ * "a wake-up across CPUs", which is most of its noise; pinned to a CPU that
+ * other work keeps busy, it is worse.)
+ */
+export interface Placement {
+  cpu: number;
+  allCpus: string;
+}
+
+async function measure(programs: Programs, server: ServerProcess, s: Sizes, mode: Mode, verify: boolean, placement: Placement | null): Promise<Measured> {
+  const cpu0 = cpuTimeNs(server.pid);
+  try {
+    const args = ['--socket', server.socket, '--warmup', String(s.warmup), ...(verify ? ['--verify'] : []), ...clientArgs(s, mode)];
+    let result: ClientResult;
+    if (mode === 'rttSameCpu' && placement) {
+      pinThread(server.pid, String(placement.cpu));
+      try {
+        result = await runJson<ClientResult>('taskset', ['-c', String(placement.cpu), programs.client, ...args], { timeoutMs: 60000 });
+      } finally {
+        pinThread(server.pid, placement.allCpus);
+      }
+    } else {
+      result = await runJson<ClientResult>(programs.client, args, { timeoutMs: 60000 });
+    }
+    return { result, serverCpuUsPerOp: (cpuTimeNs(server.pid) - cpu0) / 1e3 / opsOf(s, mode) };
+  } catch (err) {
+    return { result: null, serverCpuUsPerOp: null, error: `${server.name} ${mode}: ${(err as Error).message}` };
+  }
+}
+
+function irqArgs(s: Sizes): string[] {
+  return ['--import', 'tsx', join(REPO_DIR, 'bench', 'irq.ts'), '--msix', String(s.msix), '--probed', String(s.msixProbed), '--raw', String(s.eventfdRaw), '--ims', String(s.ims)];
+}
+
+const us = (v: number | undefined | null) => (v === undefined || v === null ? '-' : `${v.toFixed(1)} us`);
+const k = (v: number | undefined | null) => (v === undefined || v === null ? '-' : `${(v / 1e3).toFixed(0)}k/s`);
+
+export async function runBench(opts: BenchOptions = {}): Promise<{ results: BenchResults; table: string }> {
+  const quick = opts.quick === true;
+  const rounds = opts.rounds ?? (quick ? 3 : 5);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) throw new Error(`--rounds wants 1..50, got ${rounds}`);
+  const s = quick ? quickSizes : fullSizes;
+  const say = opts.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const started = new Date();
+  const t0 = Date.now();
+  const loadBefore = loadNow().load1;
+
+  say('[bench] building bench/c (gcc -O2 -Wall -Wextra)');
+  const programs = buildPrograms();
+  if (programs.rebuilt.length) say(`[bench]   compiled ${programs.rebuilt.join(', ')}`);
+  if (programs.warnings.trim()) say(`[bench]   gcc warnings:\n${programs.warnings.trim()}`);
+
+  const dir = mkdtempSync(join(tmpdir(), 'irqlab-bench-'));
+  const servers: Partial<Record<ServerName, ServerProcess>> = {};
+  const records: RoundRecord[] = [];
+  const errors: string[] = [];
+  let canPin = false;
+  let placement: Placement | null = null;
+  const placements: (Placement | null)[] = [];
+  try {
+    say('[bench] starting the floor (C), the node floor (bench/node-floor.ts) and irqlab serve');
+    servers.floor = await startServer('floor', programs.floor, ['--socket', join(dir, 'floor.sock')], join(dir, 'floor.sock'));
+    servers.nodeFloor = await startServer('node floor', process.execPath, ['--import', 'tsx', join(REPO_DIR, 'bench', 'node-floor.ts'), '--socket', join(dir, 'node-floor.sock')], join(dir, 'node-floor.sock'), { cwd: REPO_DIR });
+    servers.irqlab = await startServer('irqlab', process.execPath, [join(REPO_DIR, 'src', 'cli', 'bin.mjs'), 'serve', '--socket', join(dir, 'irqlab.sock'), '--quiet'], join(dir, 'irqlab.sock'), { cwd: REPO_DIR });
+    const allCpus = `0-${cpus().length - 1}`;
+    canPin = SERVERS.every((n) => pinThread(servers[n]!.pid, allCpus));
+    if (!canPin) say('[bench] taskset does not work here: the same-CPU round trip is left to the scheduler');
+
+    say('[bench] warm-up (not recorded): every load against every server');
+    for (const mode of MODES) {
+      for (const name of SERVERS) {
+        const m = await measure(programs, servers[name]!, quickSizes, mode, name === 'irqlab', placement);
+        if (m.error) throw new Error(`warm-up failed: ${m.error}`);
+      }
+    }
+
+    for (let r = 0; r < rounds; r++) {
+      // Who goes first rotates from round to round, and alternates direction.
+      const rotated = [...SERVERS.slice(r % 3), ...SERVERS.slice(0, r % 3)];
+      const order = r % 2 === 0 ? rotated : rotated.reverse();
+      placement = canPin ? { cpu: await leastBusyCpu(), allCpus: `0-${cpus().length - 1}` } : null;
+      placements.push(placement);
+      const before = loadNow();
+      const rec: RoundRecord = { round: r + 1, order, load: { before: before.load1, after: 0, runningBefore: before.running }, socket: { floor: {}, nodeFloor: {}, irqlab: {} }, eventfdC: null, irq: null, errors: [] };
+      for (const mode of MODES) {
+        for (const name of order) {
+          const m = await measure(programs, servers[name]!, s, mode, name === 'irqlab', placement);
+          rec.socket[name][mode] = m;
+          if (m.error) rec.errors.push(m.error);
+        }
+      }
+      try {
+        rec.eventfdC = await runJson<ClientResult>(programs.client, ['eventfd', String(s.eventfd)]);
+      } catch (err) {
+        rec.errors.push(`eventfd floor: ${(err as Error).message}`);
+      }
+      try {
+        rec.irq = await runJson<IrqBenchResult>(process.execPath, irqArgs(s), { cwd: REPO_DIR, timeoutMs: 120000 });
+      } catch (err) {
+        rec.errors.push(`interrupts from TypeScript: ${(err as Error).message}`);
+      }
+      rec.load.after = loadNow().load1;
+      records.push(rec);
+      errors.push(...rec.errors.map((e) => `round ${r + 1}: ${e}`));
+      const col = (mode: Mode, fn: (c: ClientResult) => number | undefined, f: (v: number | undefined) => string) =>
+        SERVERS.map((n) => f(rec.socket[n][mode]?.result ? fn(rec.socket[n][mode]!.result!) : undefined)).join(' / ');
+      say(`[bench] round ${r + 1}/${rounds} (load ${rec.load.before.toFixed(2)}; C floor / node floor / irqlab): rtt on CPU ${placement?.cpu ?? '?'} ${col('rttSameCpu', (c) => c.lat_us?.median, us)}` +
+        ` (unpinned ${col('rtt', (c) => c.lat_us?.median, us)})` +
+        `; posted ${col('posted', (c) => c.writes_per_s, k)}` +
+        `; multi ${col('multi', (c) => c.writes_per_s, k)}` +
+        `; fireMsix ${k(rec.irq?.msix.perSecond)} (probed ${k(rec.irq?.msixProbed.perSecond)}, own table ${k(rec.irq?.msixTableOwned.perSecond)}), IMS ${k(rec.irq?.ims.perSecond)}` +
+        (rec.errors.length ? ` (${rec.errors.length} error(s))` : ''));
+    }
+  } finally {
+    await Promise.all(Object.values(servers).map((p) => p.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const metrics = collect(records);
+  const results: BenchResults = {
+    schema: 'irqlab-bench/1',
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    seconds: (Date.now() - t0) / 1e3,
+    host: {
+      cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', kernel: release(), node: process.version, gcc: gccVersion(),
+      loadBefore, loadAfter: loadNow().load1, load1PerRound: records.map((r) => r.load.before),
+    },
+    options: { rounds, quick, sizes: s, sameCpuPerRound: placements.map((p) => p?.cpu ?? null) },
+    metrics,
+    rounds: records,
+    errors,
+    notes: NOTES,
+  };
+  const outFile = opts.outFile ?? join(OUT_DIR, 'results.json');
+  mkdirSync(join(outFile, '..'), { recursive: true });
+  writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
+  return { results, table: renderTable(metrics) };
+}
+
+/** Per-metric values of every round for both columns, then medians. */
+function collect(records: RoundRecord[]): MetricResult[] {
+  const pick = (fn: (r: RoundRecord, side: ServerName) => number | null | undefined) => (side: ServerName) => records.map((r) => fn(r, side) ?? null);
+  const sock = (mode: Mode, fn: (c: ClientResult) => number | undefined) => pick((r, side) => {
+    const res = r.socket[side][mode]?.result;
+    return res ? fn(res) : null;
+  });
+  const values: Record<string, (side: ServerName) => (number | null)[]> = {
+    rtt_us: sock('rttSameCpu', (c) => c.lat_us?.median),
+    rtt_p99_us: sock('rttSameCpu', (c) => c.lat_us?.p99),
+    rtt_unpinned_us: sock('rtt', (c) => c.lat_us?.median),
+    pipelined_us_per_op: sock('pipelined', (c) => c.us_per_op),
+    pipelined_ops_per_s: sock('pipelined', (c) => c.ops_per_s),
+    posted_writes_per_s: sock('posted', (c) => c.writes_per_s),
+    batched_writes_per_s: sock('batched', (c) => c.writes_per_s),
+    multi_writes_per_s: sock('multi', (c) => c.writes_per_s),
+    server_cpu_rtt_us: pick((r, side) => r.socket[side].rttSameCpu?.serverCpuUsPerOp),
+    server_cpu_posted_us: pick((r, side) => r.socket[side].posted?.serverCpuUsPerOp),
+    server_cpu_multi_us: pick((r, side) => r.socket[side].multi?.serverCpuUsPerOp),
+    msix_per_s: pick((r, side) => (side === 'floor' ? r.eventfdC?.signals_per_s : side === 'irqlab' ? r.irq?.msix.perSecond : null)),
+    msix_probed_per_s: pick((r, side) => (side === 'floor' ? r.eventfdC?.signals_per_s : side === 'irqlab' ? r.irq?.msixProbed.perSecond : null)),
+    msix_owned_per_s: pick((r, side) => (side === 'floor' ? r.eventfdC?.signals_per_s : side === 'irqlab' ? r.irq?.msixTableOwned.perSecond : null)),
+    eventfd_raw_per_s: pick((r, side) => (side === 'floor' ? r.eventfdC?.signals_per_s : side === 'irqlab' ? r.irq?.eventfdRaw.perSecond : null)),
+    ims_per_s: pick((r, side) => (side === 'irqlab' ? r.irq?.ims.perSecond : null)),
+  };
+  return metricDefs.map((def) => {
+    const v = values[def.id];
+    return v ? summarise(def, v('floor'), v('nodeFloor'), v('irqlab')) : summarise(def, [], [], []);
+  });
+}
+
+/** The header line over the table: what was run, and how loaded the machine was. */
+export function describeRun(r: BenchResults): string {
+  const loads = r.host.load1PerRound;
+  return `irqlab bench: ${r.options.rounds} round(s)${r.options.quick ? ' (quick)' : ''}, C floor, node floor and irqlab interleaved, medians; ` +
+    `${r.host.cpus} CPUs, load ${Math.min(...loads, r.host.loadBefore).toFixed(2)}..${Math.max(...loads, r.host.loadAfter).toFixed(2)} (1-min avg); ${r.seconds.toFixed(0)} s`;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({ options: { rounds: { type: 'string' }, quick: { type: 'boolean' } } });
+  const { results, table } = await runBench({ rounds: values.rounds ? Number(values.rounds) : undefined, quick: values.quick });
+  process.stdout.write(`${describeRun(results)}\n\n${table}\n`);
+  if (results.errors.length) process.stdout.write(`\nerrors:\n${results.errors.map((e) => `  ${e}`).join('\n')}\n`);
+  process.stdout.write(`\nresults: ${join(OUT_DIR, 'results.json')}\n`);
+  process.exitCode = results.errors.length ? 1 : 0;
+}
+

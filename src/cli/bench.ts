@@ -1,0 +1,55 @@
+// irqlab bench [--rounds N] [--quick] [--profile]: irqlab against a C floor
+// (bench/run.ts), with a table for people and bench/out/results.json.
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { runBench, describeRun } from '../../bench/run.ts';
+import { profileServer, renderProfile } from '../../bench/profile.ts';
+import { OUT_DIR } from '../../bench/build.ts';
+
+const help = `usage: irqlab bench [--rounds N] [--quick] [--profile]
+
+Builds a C floor server and load client (bench/c, host gcc), starts the floor,
+a Node floor and \`irqlab serve\`, runs the same vfio-user loads against each,
+interleaved over several rounds, measures MSI-X and IMS interrupt rates from
+TypeScript, and prints medians with the issue's targets as verdicts.
+Machine-readable results: bench/out/results.json.
+
+options:
+  --rounds N   rounds (default 5; 3 with --quick)
+  --quick      smaller loads (about 20 s instead of about a minute)
+  --profile    then profile irqlab serve under the round-trip and posted-write
+               loads (node --cpu-prof) and show where its time goes
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rounds: { type: 'string' },
+      quick: { type: 'boolean' },
+      profile: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(help);
+    return 0;
+  }
+  const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
+  if (rounds !== undefined && (!Number.isInteger(rounds) || rounds < 1)) {
+    process.stderr.write(`irqlab bench: --rounds wants a positive integer, got ${values.rounds}\n`);
+    return 2;
+  }
+  const progress = (line: string) => process.stderr.write(`${line}\n`);
+  const { results, table } = await runBench({ rounds, quick: values.quick, progress });
+  process.stdout.write(`\n${describeRun(results)}\n\n${table}\n`);
+  if (results.errors.length) process.stdout.write(`\nerrors:\n${results.errors.map((e) => `  ${e}`).join('\n')}\n`);
+  process.stdout.write(`\nresults: ${join(OUT_DIR, 'results.json')}\n`);
+  if (values.profile) {
+    const summaries = await profileServer({ n: values.quick ? 10000 : undefined, progress });
+    process.stdout.write(`\nwhere irqlab serve spends its time (self time by function, timed part of the load only):\n\n`);
+    for (const s of summaries) process.stdout.write(`${renderProfile(s)}\n`);
+    process.stdout.write(`profiles: ${join(OUT_DIR, 'profile')}\n`);
+  }
+  return results.errors.length ? 1 : 0;
+}
