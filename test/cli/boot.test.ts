@@ -15,14 +15,14 @@ test('boot with a bzImage given by path and the user\'s own module: the console 
   p.stderr.on('data', (d) => { err += d; });
   const exit = new Promise<number | null>((resolve) => p.on('exit', resolve));
   t.teardown(() => { p.kill('SIGKILL'); });
-  const until = async (re: RegExp, what: string) => {
+  const until = async (re: RegExp, what: string, text = () => out) => {
     const end = Date.now() + 60000;
-    while (!re.test(out)) {
+    while (!re.test(text())) {
       if (Date.now() > end) throw new Error(`no ${what}; stdout:\n${out}\nstderr:\n${err}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   };
-  await until(/guest# /, 'shell prompt');
+  await until(/console attached/, 'the console', () => err);
   t.regex(err, /loaded irqlab\.ko/);
   p.stdin.write('echo MARK-$((6*7)); lsmod | grep -c "^irqlab"\n');
   await until(/MARK-42\n1\n/, 'command output');
