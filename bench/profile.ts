@@ -3,7 +3,7 @@
 // summarised: self and total time by function, mapped back to file:line of
 // the TypeScript sources, and by area (ffi, transport, protocol, ...).
 //
-//   node --import tsx bench/profile.ts [--load rtt|posted|batched|multi]... [--n N] [--top K]
+//   node --import tsx bench/profile.ts [--load rtt|pipelined|posted|batched|multi]... [--n N] [--top K]
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -14,7 +14,7 @@ import { startServer, runJson, loadNow } from './processes.ts';
 import { SourceMap } from './sourcemap.ts';
 import { table } from '../src/cli/table.ts';
 
-export type Load = 'rtt' | 'posted' | 'batched' | 'multi';
+export type Load = 'rtt' | 'pipelined' | 'posted' | 'batched' | 'multi';
 
 interface CallFrame {
   functionName: string;
@@ -221,7 +221,7 @@ export async function profileServer(opts: ProfileOptions = {}): Promise<ProfileS
   const programs = buildPrograms();
   const out: ProfileSummary[] = [];
   for (const load of opts.loads ?? ['rtt', 'posted']) {
-    const n = opts.n ?? (load === 'rtt' ? 30000 : 300000);
+    const n = opts.n ?? (load === 'rtt' ? 30000 : load === 'pipelined' ? 100000 : 300000);
     const folder = join(OUT_DIR, 'profile', load);
     rmSync(folder, { recursive: true, force: true });
     mkdirSync(folder, { recursive: true });
@@ -240,6 +240,7 @@ export async function profileServer(opts: ProfileOptions = {}): Promise<ProfileS
       const args = (mode: Load, count: number) => {
         const base = ['--socket', socket, '--verify', '--warmup', '0'];
         if (mode === 'rtt') return [...base, 'rtt', String(count)];
+        if (mode === 'pipelined') return [...base, 'pipelined', String(count), '16'];
         if (mode === 'batched') return [...base, '--batch', '64', 'posted', String(count)];
         return [...base, mode, String(count)];
       };
@@ -272,7 +273,7 @@ export function renderProfile(s: ProfileSummary): string {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({ options: { load: { type: 'string', multiple: true }, n: { type: 'string' }, top: { type: 'string' } } });
   const loads = (values.load ?? ['rtt', 'posted']) as Load[];
-  for (const l of loads) if (!['rtt', 'posted', 'batched', 'multi'].includes(l)) throw new Error(`unknown load ${l}`);
+  for (const l of loads) if (!['rtt', 'pipelined', 'posted', 'batched', 'multi'].includes(l)) throw new Error(`unknown load ${l}`);
   const summaries = await profileServer({ loads, n: values.n ? Number(values.n) : undefined, top: values.top ? Number(values.top) : 20 });
   for (const s of summaries) process.stdout.write(`${renderProfile(s)}\n`);
 }

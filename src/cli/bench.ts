@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { runBench, describeRun } from '../../bench/run.ts';
 import { profileServer, renderProfile } from '../../bench/profile.ts';
+import { measureCosts, renderCosts } from '../../bench/syscalls.ts';
 import { OUT_DIR } from '../../bench/build.ts';
 
 const help = `usage: irqlab bench [--rounds N] [--quick] [--profile]
@@ -17,8 +18,10 @@ Machine-readable results: bench/out/results.json.
 options:
   --rounds N   rounds (default 5; 3 with --quick)
   --quick      smaller loads (about 20 s instead of about a minute)
-  --profile    then profile irqlab serve under the round-trip and posted-write
-               loads (node --cpu-prof) and show where its time goes
+  --profile    then show where irqlab's time goes: user/kernel CPU and system
+               calls per operation for each server (perf, when allowed), and
+               irqlab serve under node --cpu-prof for the round-trip and
+               posted-write loads, by function with file:line
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -46,6 +49,8 @@ export async function run(argv: string[]): Promise<number> {
   if (results.errors.length) process.stdout.write(`\nerrors:\n${results.errors.map((e) => `  ${e}`).join('\n')}\n`);
   process.stdout.write(`\nresults: ${join(OUT_DIR, 'results.json')}\n`);
   if (values.profile) {
+    const costs = await measureCosts({ n: values.quick ? 10000 : undefined, progress });
+    process.stdout.write(`\nper operation, each server (round trips on one CPU):\n\n${renderCosts(costs)}\n`);
     const summaries = await profileServer({ n: values.quick ? 10000 : undefined, progress });
     process.stdout.write(`\nwhere irqlab serve spends its time (self time by function, timed part of the load only):\n\n`);
     for (const s of summaries) process.stdout.write(`${renderProfile(s)}\n`);
