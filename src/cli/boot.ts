@@ -61,7 +61,7 @@ export async function run(argv: string[]): Promise<number> {
       if (done) return;
       done = true;
       if (process.stdin.isTTY) process.stdin.setRawMode(false);
-      process.stdin.pause();
+      process.stdin.destroy(); // or the open stdin keeps the process alive
       await bed.stop();
       resolve(code);
     };
