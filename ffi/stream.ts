@@ -13,6 +13,7 @@ const MSGHDR_SIZE = 56;
 const IOVEC_SIZE = 16;
 const CMSG_HDR = 16;
 const RX_SIZE = 256 * 1024;
+const NO_FDS: number[] = [];
 const align8 = (n: number) => (n + 7) & ~7;
 const cmsgSpace = (fds: number) => CMSG_HDR + align8(fds * 4);
 
@@ -41,8 +42,8 @@ interface Pending {
 
 export class SocketStream {
   private poller: FdPoller | null;
+  /** struct msghdr followed by its one struct iovec. */
   private readonly msghdr: NativeBuffer;
-  private readonly iov: NativeBuffer;
   private readonly control: NativeBuffer;
   private readonly rx: NativeBuffer;
   private scratch: NativeBuffer | null = null;
@@ -52,13 +53,26 @@ export class SocketStream {
 
   constructor(readonly fd: number, private readonly handlers: StreamHandlers, readonly maxFds = 16) {
     this.msghdr = allocNative(MSGHDR_SIZE + IOVEC_SIZE);
-    this.iov = this.msghdr; // iovec lives right after the msghdr
     this.control = allocNative(cmsgSpace(maxFds));
     this.rx = allocNative(RX_SIZE);
+    // One iovec over the whole receive buffer; the header points at it and at
+    // the control buffer for good.
+    const h = this.msghdr.view;
+    this.msghdr.bytes.fill(0); // msg_name NULL, namelen 0, high halves 0
+    h.setBigUint64(16, this.msghdr.address + BigInt(MSGHDR_SIZE), true); // msg_iov
+    h.setBigUint64(24, 1n, true); // msg_iovlen
+    h.setBigUint64(32, this.control.address, true); // msg_control
+    h.setBigUint64(MSGHDR_SIZE, this.rx.address, true); // iov_base
+    h.setBigUint64(MSGHDR_SIZE + 8, BigInt(RX_SIZE), true); // iov_len
     this.poller = new FdPoller(fd, (ev) => {
       if (ev.writable) this.flush();
       if (ev.readable || ev.disconnect) this.handlers.onReadable();
     }, (err) => this.handlers.onError(err));
+  }
+
+  /** The most one recv() returns. */
+  get receiveBufferSize(): number {
+    return RX_SIZE;
   }
 
   get isClosed(): boolean {
@@ -72,20 +86,10 @@ export class SocketStream {
 
   /** Receives what is available now (at most 256 KiB); null when nothing is. */
   recv(): RecvResult | null {
-    const buf = this.rx;
-    const offset = 0;
-    const len = RX_SIZE;
     const h = this.msghdr.view;
-    const iovAt = MSGHDR_SIZE;
-    h.setBigUint64(0, 0n, true); // msg_name
-    h.setUint32(8, 0, true); // msg_namelen
-    h.setBigUint64(16, this.iov.address + BigInt(iovAt), true); // msg_iov
-    h.setBigUint64(24, 1n, true); // msg_iovlen
-    h.setBigUint64(32, this.control.address, true); // msg_control
-    h.setBigUint64(40, BigInt(this.control.bytes.length), true); // msg_controllen
+    // The kernel rewrites these two on every call; the rest was set once.
+    h.setUint32(40, this.control.bytes.length, true); // msg_controllen (low half)
     h.setInt32(48, 0, true); // msg_flags
-    h.setBigUint64(iovAt, buf.address + BigInt(offset), true);
-    h.setBigUint64(iovAt + 8, BigInt(len), true);
     let n: number;
     for (;;) {
       n = Number(libc.recvmsg(this.fd, this.msghdr.ptr, MSG_CMSG_CLOEXEC | MSG_DONTWAIT));
@@ -96,8 +100,8 @@ export class SocketStream {
       throw new SysError('recvmsg', e);
     }
     const flags = h.getInt32(48, true);
-    const controlLen = Number(h.getBigUint64(40, true));
-    return { data: buf.bytes.subarray(0, n), fds: this.parseRights(controlLen), ctrunc: (flags & MSG_CTRUNC) !== 0 };
+    const controlLen = h.getUint32(40, true);
+    return { data: this.rx.bytes.subarray(0, n), fds: controlLen ? this.parseRights(controlLen) : NO_FDS, ctrunc: (flags & MSG_CTRUNC) !== 0 };
   }
 
   private parseRights(controlLen: number): number[] {

@@ -46,8 +46,10 @@ export class Session {
     const ctx = this.ctx;
     const wasNegotiated = ctx.peer !== undefined;
     ctx.stats.commands++;
-    const run = () => dispatch(ctx, msg);
-    const result = this.opts.interceptor ? this.opts.interceptor(ctx, msg, run) : run();
+    // No named closure here: under tsx (esbuild keepNames) a named function
+    // costs a defineProperty call per message.
+    const interceptor = this.opts.interceptor;
+    const result = interceptor ? interceptor(ctx, msg, () => dispatch(ctx, msg)) : dispatch(ctx, msg);
     if (!wasNegotiated && ctx.peer) this.device.attach({ dma: ctx.dma, log: ctx.log });
     return result;
   }

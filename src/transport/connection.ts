@@ -108,7 +108,9 @@ export class Connection {
     if (this.closed) return;
     this.batch = [];
     try {
-      // Bounded so one busy peer cannot starve the event loop.
+      // The poll is level-triggered: read again only when the last read filled
+      // the buffer (more is surely waiting); bounded so one busy peer cannot
+      // starve the event loop.
       for (let i = 0; i < 64 && !this.closed; i++) {
         const r = this.stream.recv();
         if (!r) break;
@@ -117,12 +119,14 @@ export class Connection {
           this.close(undefined);
           return;
         }
+        const full = r.data.length === this.stream.receiveBufferSize;
         this.rx.push(r.data, r.fds, r.ctrunc);
         this.drain();
         if (this.queuedBytes > MAX_QUEUED_BYTES) {
           this.stream.pauseReading();
           break;
         }
+        if (!full) break;
       }
     } catch (err) {
       this.close(err instanceof Error ? err : new Error(String(err)));
