@@ -49,6 +49,8 @@ interface Reg {
   access: Access;
   reset: bigint;
   mask: bigint;
+  /** mask as a number, for the whole-register fast path (width <= 4). */
+  maskNum: number;
   index: number;
   spec: RegisterSpec;
 }
@@ -90,8 +92,9 @@ export class RegisterMap {
       const name = count > 1 ? `${s.name}[${i}]` : s.name;
       const reg: Reg = {
         name, offset, width, access: s.access ?? 'RW', reset: BigInt(s.reset ?? 0) & full,
-        mask: s.mask === undefined ? full : BigInt(s.mask) & full, index: i, spec: s,
+        mask: s.mask === undefined ? full : BigInt(s.mask) & full, maskNum: 0, index: i, spec: s,
       };
+      reg.maskNum = width <= 4 ? Number(reg.mask) : 0;
       for (let b = 0; b < width; b++) {
         const prev = this.owner[offset + b];
         if (prev >= 0) throw new Error(`register ${name} overlaps ${this.regs[prev].name} at 0x${(offset + b).toString(16)}`);
@@ -168,9 +171,33 @@ export class RegisterMap {
     return false;
   }
 
+  /** The register accessed whole, if that is what this access is (the common case). */
+  private whole(offset: number, length: number): Reg | undefined {
+    const idx = this.owner[offset];
+    if (idx < 0) return undefined;
+    const r = this.regs[idx];
+    return r.offset === offset && r.width === length && length <= 4 ? r : undefined;
+  }
+
+  private getNum(r: Reg): number {
+    return r.width === 1 ? this.store[r.offset] : r.width === 2 ? this.view.getUint16(r.offset, true) : this.view.getUint32(r.offset, true);
+  }
+
+  private putNum(r: Reg, v: number): void {
+    if (r.width === 1) this.store[r.offset] = v;
+    else if (r.width === 2) this.view.setUint16(r.offset, v, true);
+    else this.view.setUint32(r.offset, v >>> 0, true);
+  }
+
   read(offset: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
     if (!this.accessOk(offset, length, false)) return out.fill(0xff);
+    const r = this.whole(offset, length);
+    if (r) {
+      const v = r.access === 'WO' ? 0 : r.spec.read ? Number(r.spec.read(r.index)) : this.getNum(r);
+      for (let i = 0; i < length; i++) out[i] = (v >>> (8 * i)) & 0xff;
+      return out;
+    }
     let at = 0;
     while (at < length) {
       const idx = this.owner[offset + at];
@@ -189,6 +216,13 @@ export class RegisterMap {
 
   write(offset: number, data: Uint8Array): void {
     if (!this.accessOk(offset, data.length, true)) return;
+    const w = this.whole(offset, data.length);
+    if (w) {
+      let v = 0;
+      for (let i = data.length - 1; i >= 0; i--) v = v * 256 + data[i];
+      this.applyWhole(w, v);
+      return;
+    }
     let at = 0;
     while (at < data.length) {
       const idx = this.owner[offset + at];
@@ -206,6 +240,24 @@ export class RegisterMap {
         enables |= 0xffn << shift;
       }
       this.apply(r, written, enables);
+    }
+  }
+
+  /** A write of a whole register of at most 4 bytes: plain numbers, no BigInt. */
+  private applyWhole(r: Reg, written: number): void {
+    const m = r.maskNum;
+    switch (r.access) {
+      case 'RO':
+        return;
+      case 'WO':
+        r.spec.write?.((written & m) >>> 0, r.index, 0);
+        return;
+      default: {
+        const old = this.getNum(r);
+        const now = (r.access === 'RW' ? (old & ~m) | (written & m) : old & ~(written & m)) >>> 0;
+        this.putNum(r, now);
+        r.spec.write?.(now, r.index, old);
+      }
     }
   }
 

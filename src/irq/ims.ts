@@ -182,7 +182,9 @@ export class ImsTable {
     if (address === 0n) return this.report(i, 'unbound', 'slot has no message address');
     const bytes = new Uint8Array(4);
     new DataView(bytes.buffer).setUint32(0, data >>> 0, true);
-    dma.write(address, bytes).catch((err: Error) => this.report(i, 'failed', `message write to 0x${address.toString(16)}: ${err.message}`));
+    // A posted write, like the hardware's: no completion comes back (the bus
+    // master gate was checked above; QEMU accepts NO_REPLY DMA_WRITEs).
+    dma.write(address, bytes, { posted: true }).catch((err: Error) => this.report(i, 'failed', `message write to 0x${address.toString(16)}: ${err.message}`));
     this.host.emit({ kind: 'ims', index: i, outcome: 'delivered', address, data, detail });
     return 'delivered';
   }

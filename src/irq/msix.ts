@@ -117,8 +117,10 @@ export class Msix implements IrqSource {
 
   /** Asks the client's table whether v is masked, then holds or sends it. */
   private probeThenSend(v: number, wasPending: boolean): void {
+    // Reads go out at once (many in flight); decisions are taken in order.
+    const probe = this.host.probeMask!(v).catch(() => undefined);
     this.probes = this.probes.then(async () => {
-      const masked = await this.host.probeMask!(v).catch(() => undefined);
+      const masked = await probe;
       let outcome: IrqOutcome;
       if (!this.enabled) outcome = 'disabled';
       else if (!this.host.busMaster()) outcome = 'blocked';

@@ -250,7 +250,13 @@ export class Connection {
   private sendRaw(bytes: Uint8Array, fds: readonly number[] = []): void {
     if (this.closed) return;
     if (this.tap) this.tap('out', readHeader(bytes), bytes.subarray(HEADER_SIZE), fds.length);
-    if (this.batch && fds.length === 0) {
+    if (fds.length === 0) {
+      // Messages produced in the same tick (replies to a burst, interrupts a
+      // script fires in a loop) leave in one send.
+      if (!this.batch) {
+        this.batch = [];
+        queueMicrotask(() => this.flushBatch());
+      }
       this.batch.push(bytes);
       return;
     }
