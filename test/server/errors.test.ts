@@ -149,3 +149,14 @@ test.serial('DMA_UNMAP of a range covering whole mappings removes them; a range 
   await c.request(Command.DMA_UNMAP, encodeDmaUnmap({ argsz: 24, flags: 0, address: 0x40000000n, size: 0x1000n }));
   await stillInSync(t);
 });
+
+test.serial('more descriptors than max_msg_fds: EINVAL (MSG_CTRUNC), nothing leaks, the stream stays in sync', async (t) => {
+  const base = openFdCount();
+  const evs = Array.from({ length: 20 }, () => new EventFd());
+  t.is(await errnoOf(c.request(Command.REGION_READ, rr(0n, 0, 4), { fds: evs.map((e) => e.fd) })), Errno.EINVAL);
+  for (const e of evs) e.close();
+  await sleep(10);
+  t.is(openFdCount(), base);
+  t.true(h.logs.some((l) => /more descriptors than the 16/.test(l)));
+  await stillInSync(t);
+});
