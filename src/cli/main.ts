@@ -27,6 +27,10 @@ export async function main(argv: string[]): Promise<number> {
     return await (await cmd.load()).run(rest);
   } catch (err) {
     process.stderr.write(`irqlab ${name}: ${(err as Error).message}\n`);
+    if (String((err as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`(irqlab ${name} --help lists the options)\n`);
+      return 2;
+    }
     return 1;
   }
 }

@@ -1,5 +1,8 @@
 // irqlab serve [DEVICE] --socket PATH
 import { parseArgs } from 'node:util';
+import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { VfioUserServer } from '../server/server.ts';
 import { loadDevice, builtinDevices, DEFAULT_DEVICE } from '../devices/registry.ts';
 
@@ -13,10 +16,25 @@ default export is a device (see examples/).
 
 options:
   --socket PATH        socket to create (mode 0600; a stale socket is replaced)
-                       (--socket-path=PATH is accepted too)
+                       (--socket-path=PATH is accepted too). Default: DEVICE.sock
+                       in a private directory (0700) under $XDG_RUNTIME_DIR or /tmp
   --allow-uid UID      also accept clients running as UID (repeatable)
   --quiet              no log lines on stderr
 `;
+
+/**
+ * A socket in a directory only we can enter (0700), so nobody else can reach
+ * it whatever the socket's own mode: $XDG_RUNTIME_DIR/irqlab or /tmp/irqlab-UID.
+ */
+export function defaultSocketPath(device: string): string {
+  const uid = process.getuid?.() ?? 0;
+  const dir = process.env.XDG_RUNTIME_DIR ? join(process.env.XDG_RUNTIME_DIR, 'irqlab') : join(tmpdir(), `irqlab-${uid}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid) throw new Error(`${dir} is not a directory owned by uid ${uid}; pass --socket PATH`);
+  if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  return join(dir, `${basename(device).replace(/\.[cm]?[jt]s$/, '')}.sock`);
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -34,11 +52,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(help);
     return 0;
   }
-  const socketPath = values.socket ?? values['socket-path'];
-  if (!socketPath) {
-    process.stderr.write(`irqlab serve: --socket PATH is required\n\n${help}`);
-    return 2;
-  }
+  const socketPath = values.socket ?? values['socket-path'] ?? defaultSocketPath(positionals[0] ?? DEFAULT_DEVICE);
   if (positionals.length > 1) {
     process.stderr.write(`irqlab serve: one device at a time, got ${positionals.join(' ')}\n`);
     return 2;

@@ -68,11 +68,24 @@ test('a stale socket file is replaced; a live one or a regular file is not', asy
   t.true(existsSync(file));
 });
 
+test('without --socket the socket goes in a private 0700 directory', async (t) => {
+  const runtime = mkdtempSync(join(tmpdir(), 'irqlab-run-'));
+  t.teardown(() => rmSync(runtime, { recursive: true, force: true }));
+  const p = spawn(process.execPath, [bin, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XDG_RUNTIME_DIR: runtime } });
+  const line = await new Promise<string>((resolve) => createInterface({ input: p.stdout! }).once('line', resolve));
+  const sock = join(runtime, 'irqlab', 'ims-queue.sock');
+  t.is(line, `listening on ${sock}`);
+  t.is(statSync(join(runtime, 'irqlab')).mode & 0o777, 0o700);
+  t.is(statSync(sock).mode & 0o777, 0o600);
+  p.kill('SIGTERM');
+  await new Promise((r) => p.once('exit', r));
+});
+
 test('bad arguments get a usage message and status 2', async (t) => {
-  const s = serve([]);
+  const s = serve(['--bogus']);
   await t.throwsAsync(s.firstLine);
   t.is(await s.exit, 2);
-  t.regex(s.stderr(), /--socket PATH is required/);
+  t.regex(s.stderr(), /Unknown option '--bogus'/);
   const u = serve(['no-such-device', '--socket', '/tmp/x']);
   await t.throwsAsync(u.firstLine);
   t.is(await u.exit, 1);
