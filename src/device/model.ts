@@ -3,6 +3,7 @@
 // regions and interrupt indexes.
 import type { IrqSet } from '../protocol/index.ts';
 import type { DmaSpace } from '../dma/dma-space.ts';
+import type { FaultEngine } from '../faults/engine.ts';
 
 export interface RegionInfoResult {
   size: number;
@@ -46,4 +47,6 @@ export interface DeviceModel {
   attach(ctx: DeviceContext): void;
   /** The client went away: drop its eventfds and mappings (state is reset by the caller). */
   detach(): void;
+  /** Fault rules that also act on the protocol (command errors, late replies). */
+  readonly faults?: FaultEngine;
 }

@@ -80,9 +80,13 @@ export class ImsQueueDevice extends PciFunction {
 
     this.ims = new ImsTable(slots, {
       busMaster: () => this.busMaster,
-      dma: () => this.context?.dma ?? null,
+      attached: () => this.context !== null,
+      dmaRead: (a, n) => this.dmaRead(a, n),
+      dmaWrite: (a, d) => this.dmaWrite(a, d),
+      readLocal: (a, n) => this.context?.dma.readLocal(a, n),
       emit: (e) => this.recordIrq(e),
-      log: (line) => this.context?.log(line),
+      gate: this.gate,
+      faults: this.faults,
     });
 
     const registers: RegisterSpec[] = [
@@ -186,6 +190,11 @@ export class ImsQueueDevice extends PciFunction {
       return 'unbound';
     }
     return this.msix.fire(vector);
+  }
+
+  protected override raiseOther(kind: string, index: number): IrqOutcome {
+    if (kind === 'ims') return this.fireIms(index);
+    return super.raiseOther(kind as never, index);
   }
 
   fireIms(slot: number): IrqOutcome {

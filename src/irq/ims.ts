@@ -10,8 +10,9 @@
 // the model directly) or system memory (a base address software programs; the
 // device reads the slot by DMA each time it fires, and software tells it about
 // an unmask through a register since the device cannot see memory writes).
-import type { DmaSpace } from '../dma/dma-space.ts';
 import type { IrqEvent, IrqOutcome } from './events.ts';
+import type { IrqGate } from '../faults/irq-gate.ts';
+import type { FaultEngine } from '../faults/engine.ts';
 
 export const IMS_SLOT_SIZE = 16;
 export const IMS_ADDR_LO = 0x0;
@@ -23,10 +24,16 @@ export const IMS_CTRL_PENDING = 0x2;
 
 export interface ImsHost {
   busMaster(): boolean;
-  /** The client's memory, or null with no client attached. */
-  dma(): DmaSpace | null;
+  /** Whether a client is attached (there is memory to write to). */
+  attached(): boolean;
+  /** The device's DMA, through the fault rules. */
+  dmaRead(address: bigint, length: number): Promise<Uint8Array>;
+  dmaWrite(address: bigint, data: Uint8Array): Promise<void>;
+  /** Shared guest memory, read in place when it is mapped (no message, no wait). */
+  readLocal(address: bigint, length: number): Uint8Array | undefined;
   emit(e: IrqEvent): void;
-  log(line: string): void;
+  gate: IrqGate;
+  faults: FaultEngine;
 }
 
 export interface ImsSlot {
@@ -116,13 +123,17 @@ export class ImsTable {
   /** Raises slot i. Returns the outcome known now (message writes complete later). */
   fire(i: number): IrqOutcome {
     if (i < 0 || i >= this.slots) throw new RangeError(`IMS slot ${i} does not exist (0..${this.slots - 1})`);
+    return this.host.gate.raise('ims', i, (ignoreMask) => this.fireNow(i, ignoreMask));
+  }
+
+  private fireNow(i: number, ignoreMask: boolean): IrqOutcome {
     if (!this.host.busMaster()) return this.report(i, 'blocked');
     if (this.sysmemBase !== undefined) {
-      this.fireFromSystemMemory(i);
-      return 'delivered';
+      this.fireFromSystemMemory(i, false, ignoreMask);
+      return 'queued';
     }
     const s = this.slot(i);
-    if (s.masked) {
+    if (s.masked && !ignoreMask) {
       this.setPending(i, true);
       return this.report(i, 'pending');
     }
@@ -136,7 +147,7 @@ export class ImsTable {
   }
 
   private release(i: number): void {
-    this.setPending(i, false);
+    if (!(this.host.faults.active && this.host.faults.stuckPending('ims', i))) this.setPending(i, false);
     if (!this.host.busMaster()) {
       this.report(i, 'blocked', 'was pending');
       return;
@@ -148,17 +159,16 @@ export class ImsTable {
     }
   }
 
-  private fireFromSystemMemory(i: number, wasPending = false): void {
-    const dma = this.host.dma();
+  private fireFromSystemMemory(i: number, wasPending = false, ignoreMask = false): void {
     const at = this.sysmemBase! + BigInt(i * IMS_SLOT_SIZE);
-    if (!dma) {
+    if (!this.host.attached()) {
       this.report(i, 'unbound', 'no client attached');
       return;
     }
     const deliver = (bytes: Uint8Array) => {
       const v = new DataView(bytes.buffer, bytes.byteOffset, IMS_SLOT_SIZE);
       const address = (BigInt(v.getUint32(IMS_ADDR_HI, true)) << 32n) | BigInt(v.getUint32(IMS_ADDR_LO, true));
-      if (v.getUint32(IMS_CTRL, true) & IMS_CTRL_MASK) {
+      if (!ignoreMask && v.getUint32(IMS_CTRL, true) & IMS_CTRL_MASK) {
         this.setPending(i, true);
         this.report(i, 'pending');
         return;
@@ -169,7 +179,7 @@ export class ImsTable {
     // that interrupts keep their order, and never awaited by a reply.
     this.chain = this.chain.then(async () => {
       try {
-        deliver(dma.readLocal(at, IMS_SLOT_SIZE) ?? await dma.read(at, IMS_SLOT_SIZE));
+        deliver(this.host.readLocal(at, IMS_SLOT_SIZE) ?? await this.host.dmaRead(at, IMS_SLOT_SIZE));
       } catch (err) {
         this.report(i, 'failed', `reading the slot at 0x${at.toString(16)}: ${(err as Error).message}`);
       }
@@ -177,14 +187,19 @@ export class ImsTable {
   }
 
   private send(i: number, address: bigint, data: number, detail?: string): IrqOutcome {
-    const dma = this.host.dma();
-    if (!dma) return this.report(i, 'unbound', 'no client attached');
+    if (!this.host.attached()) return this.report(i, 'unbound', 'no client attached');
     if (address === 0n) return this.report(i, 'unbound', 'slot has no message address');
+    const wrong = this.host.faults.active ? this.host.faults.misroute('ims', i) : undefined;
+    if (wrong) {
+      address = wrong.address ?? address;
+      data = wrong.data ?? data;
+      detail = 'fault: misrouted';
+    }
     const bytes = new Uint8Array(4);
     new DataView(bytes.buffer).setUint32(0, data >>> 0, true);
     // A posted write, like the hardware's: no completion comes back (the bus
     // master gate was checked above; QEMU accepts NO_REPLY DMA_WRITEs).
-    dma.write(address, bytes, { posted: true }).catch((err: Error) => this.report(i, 'failed', `message write to 0x${address.toString(16)}: ${err.message}`));
+    this.host.dmaWrite(address, bytes).catch((err: Error) => this.report(i, 'failed', `message write to 0x${address.toString(16)}: ${err.message}`));
     this.host.emit({ kind: 'ims', index: i, outcome: 'delivered', address, data, detail });
     return 'delivered';
   }

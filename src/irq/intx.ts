@@ -10,6 +10,7 @@ import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_STATUS, PCI_STATUS_INTERRUPT
 import { IrqLines } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
 import type { IrqEvent } from './events.ts';
+import type { IrqGate } from '../faults/irq-gate.ts';
 
 export class Intx implements IrqSource {
   readonly lines: IrqLines;
@@ -18,7 +19,7 @@ export class Intx implements IrqSource {
   /** vfio's automask: set when signalled, cleared by the client's unmask. */
   private masked = false;
 
-  constructor(readonly count: 0 | 1, private readonly config: ConfigSpace, private readonly emit: (e: IrqEvent) => void) {
+  constructor(readonly count: 0 | 1, private readonly config: ConfigSpace, private readonly emit: (e: IrqEvent) => void, private readonly gate: IrqGate) {
     this.lines = new IrqLines(count);
   }
 
@@ -32,9 +33,12 @@ export class Intx implements IrqSource {
 
   assert(): void {
     if (this.count === 0) return;
-    this.level = true;
-    this.config.setU16(PCI_STATUS, this.config.u16(PCI_STATUS) | PCI_STATUS_INTERRUPT);
-    this.evaluate(true);
+    this.gate.raise('intx', 0, () => {
+      this.level = true;
+      this.config.setU16(PCI_STATUS, this.config.u16(PCI_STATUS) | PCI_STATUS_INTERRUPT);
+      this.evaluate(true);
+      return 'delivered';
+    });
   }
 
   deassert(): void {

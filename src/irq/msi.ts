@@ -7,13 +7,14 @@ import { PCI_MSI_FLAGS, PCI_MSI_FLAGS_ENABLE, PCI_MSI_FLAGS_QSIZE, PCI_MSI_FLAGS
 import { IrqLines } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
 import type { IrqEvent, IrqOutcome } from './events.ts';
+import type { IrqGate } from '../faults/irq-gate.ts';
 
 export class Msi implements IrqSource {
   readonly lines: IrqLines;
   readonly infoFlags = IRQ_INFO_EVENTFD;
 
   constructor(readonly count: number, private readonly config: ConfigSpace, private readonly capOffset: number,
-    private readonly busMaster: () => boolean, private readonly emit: (e: IrqEvent) => void) {
+    private readonly busMaster: () => boolean, private readonly emit: (e: IrqEvent) => void, private readonly gate: IrqGate) {
     this.lines = new IrqLines(count);
   }
 
@@ -34,11 +35,15 @@ export class Msi implements IrqSource {
   }
 
   fire(v: number): IrqOutcome {
+    return this.gate.raise('msi', v, (ignoreMask) => this.fireNow(v, ignoreMask));
+  }
+
+  private fireNow(v: number, ignoreMask: boolean): IrqOutcome {
     let outcome: IrqOutcome;
     const maskAt = this.maskOffset();
     if (v >= this.enabledVectors) outcome = 'disabled';
     else if (!this.busMaster()) outcome = 'blocked';
-    else if (maskAt !== undefined && this.config.u32(maskAt) & (1 << v)) {
+    else if (!ignoreMask && maskAt !== undefined && this.config.u32(maskAt) & (1 << v)) {
       this.config.setU32(maskAt + 4, this.config.u32(maskAt + 4) | (1 << v));
       outcome = 'pending';
     } else {

@@ -21,6 +21,8 @@ import {
 import { IrqLines } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
 import type { IrqEvent, IrqOutcome } from './events.ts';
+import type { IrqGate } from '../faults/irq-gate.ts';
+import type { FaultEngine } from '../faults/engine.ts';
 
 export interface MsixHost {
   config: ConfigSpace;
@@ -33,6 +35,8 @@ export interface MsixHost {
    * undefined when it cannot be known.
    */
   probeMask?(v: number): Promise<boolean | undefined>;
+  gate: IrqGate;
+  faults: FaultEngine;
 }
 
 export class Msix implements IrqSource {
@@ -101,9 +105,14 @@ export class Msix implements IrqSource {
 
   /** The device raises vector v. */
   fire(v: number): IrqOutcome {
+    return this.host.gate.raise('msix', v, (ignoreMask) => this.fireNow(v, ignoreMask));
+  }
+
+  private fireNow(v: number, ignoreMask: boolean): IrqOutcome {
     let outcome: IrqOutcome;
     if (!this.enabled) outcome = 'disabled';
     else if (!this.host.busMaster()) outcome = 'blocked';
+    else if (ignoreMask) outcome = this.send(v);
     else if (this.masked(v)) {
       this.setPending(v, true);
       outcome = 'pending';
@@ -141,8 +150,16 @@ export class Msix implements IrqSource {
   }
 
   private send(v: number): IrqOutcome {
-    const r = this.lines.signal(v);
+    // Through an eventfd the message itself is the client's business: a
+    // misrouted MSI-X interrupt arrives on another vector.
+    const to = this.host.faults.active ? this.host.faults.misroute('msix', v)?.vector ?? v : v;
+    const r = this.lines.signal(to % this.count);
     return r === 'sent' ? 'delivered' : r === 'no-eventfd' ? 'unbound' : 'failed';
+  }
+
+  /** Clears v's pending bit after delivery, unless a fault keeps it stuck. */
+  private delivered(v: number): void {
+    if (!(this.host.faults.active && this.host.faults.stuckPending('msix', v))) this.setPending(v, false);
   }
 
   /** Sends what became deliverable: pending vectors that are no longer masked. */
@@ -154,7 +171,7 @@ export class Msix implements IrqSource {
         this.probeThenSend(v, true);
         continue;
       }
-      this.setPending(v, false);
+      this.delivered(v);
       this.host.emit({ kind: 'msix', index: v, outcome: this.send(v), detail: 'was pending' });
     }
   }
@@ -184,7 +201,7 @@ export class Msix implements IrqSource {
    */
   bound(v: number): void {
     if (!this.tableOwned && this.pending(v) && !this.masked(v) && this.enabled && this.host.busMaster()) {
-      this.setPending(v, false);
+      this.delivered(v);
       this.host.emit({ kind: 'msix', index: v, outcome: this.send(v), detail: 'was pending' });
     }
   }

@@ -19,7 +19,9 @@ import { Msi } from '../irq/msi.ts';
 import { Intx } from '../irq/intx.ts';
 import { SignalIrq } from '../irq/simple.ts';
 import { applySetIrqs, type IrqSource } from '../irq/set-irqs.ts';
-import { IrqCounters, type IrqEvent } from '../irq/events.ts';
+import { IrqCounters, type IrqEvent, type IrqKind, type IrqOutcome } from '../irq/events.ts';
+import { FaultEngine } from '../faults/engine.ts';
+import { IrqGate } from '../faults/irq-gate.ts';
 
 /** A piece of a BAR with its own behaviour. */
 export interface BarWindow {
@@ -75,6 +77,10 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   readonly err: SignalIrq;
   readonly req: SignalIrq;
   readonly counters = new IrqCounters();
+  /** Fault rules in force on this device (src/faults). */
+  readonly faults = new FaultEngine();
+  /** Where every interrupt of this device meets the fault rules. */
+  readonly gate: IrqGate;
   private readonly windows: BarWindow[][] = [[], [], [], [], [], []];
   private readonly rom?: Uint8Array;
   private readonly resetHooks: ((reason: string) => void)[] = [];
@@ -115,9 +121,10 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     if (hasIntx) c.setU8(R.PCI_INTERRUPT_PIN, 1);
     this.caps = buildCapabilities(c, { ...spec.capabilities, pcie: express ? spec.capabilities?.pcie ?? true : undefined });
     const emit = (e: IrqEvent) => this.emitIrq(e);
-    this.intx = new Intx(hasIntx ? 1 : 0, c, emit);
-    this.err = new SignalIrq('err', spec.err === false ? 0 : 1, emit);
-    this.req = new SignalIrq('req', spec.req === false ? 0 : 1, emit);
+    this.gate = new IrqGate(this.faults, emit);
+    this.intx = new Intx(hasIntx ? 1 : 0, c, emit, this.gate);
+    this.err = new SignalIrq('err', spec.err === false ? 0 : 1, emit, this.gate);
+    this.req = new SignalIrq('req', spec.req === false ? 0 : 1, emit, this.gate);
     const busMaster = () => this.busMaster;
 
     const mx = spec.capabilities?.msix;
@@ -125,13 +132,13 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
       const bar = this.bars[mx.bar];
       if (!bar || bar.type === 'io') throw new Error(`MSI-X lives in BAR${mx.bar}, which must be a memory BAR`);
       const msix = new Msix(mx.vectors, {
-        config: c, capOffset: this.caps.msix, busMaster, emit,
+        config: c, capOffset: this.caps.msix, busMaster, emit, gate: this.gate, faults: this.faults,
         probeMask: async (v) => {
           const base = this.barAddress(mx.bar);
           const ctx = this.ctx;
           if (!ctx || !base || this.probeFailed === ctx) return undefined;
           try {
-            const ctrl = await ctx.dma.read(base + BigInt(mx.tableOffset + v * R.PCI_MSIX_ENTRY_SIZE + R.PCI_MSIX_ENTRY_VECTOR_CTRL), 4);
+            const ctrl = await this.dmaRead(base + BigInt(mx.tableOffset + v * R.PCI_MSIX_ENTRY_SIZE + R.PCI_MSIX_ENTRY_VECTOR_CTRL), 4);
             return (ctrl[0] & R.PCI_MSIX_ENTRY_CTRL_MASKBIT) !== 0;
           } catch (err) {
             // E.g. an IOMMU translating the device's DMA: our own BAR is not
@@ -150,7 +157,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     }
     const ms = spec.capabilities?.msi;
     if (ms && this.caps.msi !== undefined) {
-      const msi = new Msi(ms.vectors, c, this.caps.msi, busMaster, emit);
+      const msi = new Msi(ms.vectors, c, this.caps.msi, busMaster, emit, this.gate);
       this.msi = msi;
       if (ms.perVectorMask) c.onWrite(this.caps.msi + (ms.is64 !== false ? 16 : 12), 4, () => msi.maskWritten());
     }
@@ -222,6 +229,82 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     this.emitIrq(e);
   }
 
+  // ---- the device's own memory accesses and faults -------------------------
+
+  /** The device is gone (surprise removal): reads all-ones, writes and interrupts lost. */
+  get removed(): boolean {
+    return this.gate.removed;
+  }
+
+  /** A DMA read by the device (through the fault rules). */
+  async dmaRead(address: bigint, length: number): Promise<Uint8Array> {
+    const ctx = this.ctx;
+    if (!ctx) throw new VfioError(Errno.ENOTCONN, 'no client attached: no memory to read');
+    const f = this.faults.active ? this.faults.dma('read', address) : undefined;
+    if (f === 'drop') throw new VfioError(Errno.EIO, `fault: DMA read of 0x${address.toString(16)} dropped`);
+    if (f) await new Promise((r) => setTimeout(r, f.delay));
+    return ctx.dma.readLocal(address, length) ?? ctx.dma.read(address, length);
+  }
+
+  /** A DMA write by the device, posted unless told otherwise (through the fault rules). */
+  async dmaWrite(address: bigint, data: Uint8Array, opts: { posted?: boolean } = { posted: true }): Promise<void> {
+    const ctx = this.ctx;
+    if (!ctx) throw new VfioError(Errno.ENOTCONN, 'no client attached: no memory to write');
+    const f = this.faults.active ? this.faults.dma('write', address) : undefined;
+    if (f === 'drop') return;
+    if (f) await new Promise((r) => setTimeout(r, f.delay));
+    await ctx.dma.write(address, data, opts);
+  }
+
+  /** Raises an interrupt with no cause behind it (a spurious interrupt). */
+  spurious(kind: IrqKind, index = 0): IrqOutcome {
+    switch (kind) {
+      case 'msix': return this.msix ? this.msix.fire(index) : 'unbound';
+      case 'msi': return this.msi ? this.msi.fire(index) : 'unbound';
+      case 'intx': this.intx.assert(); return 'delivered';
+      case 'err': this.err.fire(); return 'delivered';
+      case 'req': this.req.fire(); return 'delivered';
+      default: return this.raiseOther(kind, index);
+    }
+  }
+
+  /** Interrupt kinds a subclass adds (IMS...). */
+  protected raiseOther(kind: IrqKind, _index: number): IrqOutcome {
+    throw new Error(`this device has no ${kind} interrupts`);
+  }
+
+  /**
+   * Surprise removal: from now on reads return all-ones, writes and
+   * interrupts are lost, and the client is asked to release the device (REQ;
+   * QEMU turns it into a hot-unplug request to the guest).
+   */
+  surpriseRemove(): void {
+    this.req.fire();
+    this.gate.removed = true;
+  }
+
+  /**
+   * An uncorrectable error as AER reports it: the status bit in the AER
+   * capability (and the header log), Device Status in the Express capability,
+   * then the ERR interrupt (QEMU stops the VM on it).
+   */
+  aerError(opts: { bit?: number; fatal?: boolean; signal?: boolean; header?: number[] } = {}): void {
+    const aer = this.caps.aer;
+    if (aer === undefined) throw new Error('this device has no AER capability');
+    const bit = opts.bit ?? 14; // completion timeout
+    if (!((R.PCI_ERR_UNC_MASK_ALL >>> bit) & 1)) throw new Error(`AER uncorrectable bit ${bit} is not a defined error`);
+    const c = this.config;
+    c.setU32(aer + R.PCI_ERR_UNCOR_STATUS, c.u32(aer + R.PCI_ERR_UNCOR_STATUS) | (1 << bit));
+    const fatal = opts.fatal ?? ((c.u32(aer + R.PCI_ERR_UNCOR_SEVER) >>> bit) & 1) === 1;
+    (opts.header ?? [0, 0, 0, 0]).forEach((dw, i) => c.setU32(aer + R.PCI_ERR_HEADER_LOG + 4 * i, dw));
+    c.setU32(aer + R.PCI_ERR_CAP, (c.u32(aer + R.PCI_ERR_CAP) & ~0x1f) | bit); // First Error Pointer
+    if (this.caps.pcie !== undefined) {
+      const sta = this.caps.pcie + R.PCI_EXP_DEVSTA;
+      c.setU16(sta, c.u16(sta) | (fatal ? R.PCI_EXP_DEVSTA_FED : R.PCI_EXP_DEVSTA_NFED));
+    }
+    if (opts.signal !== false) this.err.fire();
+  }
+
   // ---- DeviceModel ---------------------------------------------------------
 
   regionInfo(index: number): RegionInfoResult {
@@ -236,6 +319,12 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   }
 
   regionRead(index: number, offset: number, count: number): Uint8Array {
+    // A removed device answers nothing: the root port completes reads with all-ones.
+    if (this.removed) return new Uint8Array(count).fill(0xff);
+    if (this.faults.active) {
+      const forced = this.faults.regionRead(index, offset, count);
+      if (forced) return forced;
+    }
     if (index === Region.CONFIG) return this.config.read(offset, count);
     if (index === Region.ROM && this.rom) return this.rom.slice(offset, offset + count);
     if (index <= Region.BAR5 && this.bars[index]) {
@@ -249,6 +338,8 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   }
 
   regionWrite(index: number, offset: number, data: Uint8Array): void {
+    if (this.removed) return;
+    if (this.faults.active && this.faults.regionWriteIgnored(index, offset, data.length)) return;
     if (index === Region.CONFIG) {
       this.config.write(offset, data);
       this.emit('config-write', offset, data);
@@ -308,6 +399,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   }
 
   reset(reason = 'device reset'): void {
+    this.gate.reset();
     this.config.reset();
     this.msix?.reset();
     this.intx.reset();
@@ -318,6 +410,8 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
 
   attach(ctx: DeviceContext): void {
     this.ctx = ctx;
+    // A new client sees a device that is there again (a new QEMU, a re-plug).
+    this.gate.removed = false;
   }
 
   detach(): void {

@@ -35,4 +35,6 @@ export interface HandlerContext {
   granted: Capabilities | undefined;
   readonly stats: SessionStats;
   log(line: string): void;
+  /** Ends this client's connection. */
+  close(): void;
 }

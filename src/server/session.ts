@@ -7,6 +7,7 @@ import { DmaSpace } from '../dma/dma-space.ts';
 import type { DeviceModel } from '../device/model.ts';
 import { DEFAULT_MAX_DATA_XFER } from '../protocol/index.ts';
 import { dispatch } from './dispatch.ts';
+import { faultInterceptor } from '../faults/interceptor.ts';
 import type { HandlerContext, ServerLimits, SessionStats } from './context.ts';
 
 /** Sits between the transport and the dispatcher (fault injection, tracing). */
@@ -39,8 +40,13 @@ export class Session {
       (command, payload, noReply) => this.conn.request(command, payload, { noReply }),
       { maxMaps: opts.limits.maxDmaMaps, maxXfer: () => this.ctx.peer?.maxDataXferSize ?? DEFAULT_MAX_DATA_XFER },
     );
-    this.ctx = { device, dma, limits: opts.limits, peer: undefined, granted: undefined, stats, log: opts.log };
+    this.ctx = { device, dma, limits: opts.limits, peer: undefined, granted: undefined, stats, log: opts.log, close: () => this.close() };
+    const faults = device.faults ? faultInterceptor(device.faults) : undefined;
+    const user = opts.interceptor;
+    this.interceptor = faults && user ? (ctx, msg, next) => faults(ctx, msg, () => user(ctx, msg, next)) : faults ?? user;
   }
+
+  private readonly interceptor: Interceptor | undefined;
 
   private onCommand(msg: Message): HandlerResult {
     const ctx = this.ctx;
@@ -48,7 +54,7 @@ export class Session {
     ctx.stats.commands++;
     // No named closure here: under tsx (esbuild keepNames) a named function
     // costs a defineProperty call per message.
-    const interceptor = this.opts.interceptor;
+    const interceptor = this.interceptor;
     const result = interceptor ? interceptor(ctx, msg, () => dispatch(ctx, msg)) : dispatch(ctx, msg);
     if (!wasNegotiated && ctx.peer) this.device.attach({ dma: ctx.dma, log: ctx.log });
     return result;

@@ -1,0 +1,163 @@
+// The fault engine: the rules in force and the questions the device model
+// asks it at the points where a fault can act (an interrupt leaving, a
+// message being composed, a pending bit being cleared, a register access, a
+// vfio-user command, a DMA). Every fault applied is counted and reported as a
+// 'fault' event (traces, statistics).
+import { EventEmitter } from 'node:events';
+import type { IrqKind } from '../irq/events.ts';
+import { parseRule, describeRule, type FaultRule, type IrqAction, type CommandAction, type DmaAction, type RegionAction } from './rules.ts';
+import { prng } from './prng.ts';
+
+export interface FaultEvent {
+  id: string;
+  rule: string;
+  /** What it hit: "ims 3", "REGION_READ", "BAR0+0x28"... */
+  target: string;
+  action: string;
+}
+
+export interface RuleStatus {
+  id: string;
+  rule: FaultRule;
+  description: string;
+  /** Matching events seen, and faults applied. */
+  seen: number;
+  applied: number;
+  expired: boolean;
+}
+
+interface Active {
+  id: string;
+  rule: FaultRule;
+  description: string;
+  addedAt: number;
+  seen: number;
+  applied: number;
+  random: () => number;
+}
+
+export interface RaiseDecision {
+  drop?: boolean;
+  delayMs?: number;
+  copies?: number;
+  ignoreMask?: boolean;
+}
+
+export class FaultEngine extends EventEmitter<{ fault: [FaultEvent] }> {
+  private rules: Active[] = [];
+  private nextId = 1;
+  /** Faults applied since creation, by rule id (kept after a rule is removed). */
+  readonly totals = new Map<string, number>();
+
+  /** False while no rule is in force: the model's fast path. */
+  get active(): boolean {
+    return this.rules.length > 0;
+  }
+
+  add(input: FaultRule | unknown): string {
+    const rule = parseRule(input);
+    const id = rule.id ?? `f${this.nextId++}`;
+    if (this.rules.some((r) => r.id === id)) throw new Error(`a fault rule with id ${id} exists already`);
+    this.rules.push({ id, rule, description: describeRule(rule), addedAt: Date.now(), seen: 0, applied: 0, random: prng(rule.seed ?? 1) });
+    return id;
+  }
+
+  remove(id: string): boolean {
+    const before = this.rules.length;
+    this.rules = this.rules.filter((r) => r.id !== id);
+    return this.rules.length < before;
+  }
+
+  clear(): void {
+    this.rules = [];
+  }
+
+  list(): RuleStatus[] {
+    return this.rules.map((r) => ({ id: r.id, rule: r.rule, description: r.description, seen: r.seen, applied: r.applied, expired: this.expired(r) }));
+  }
+
+  private expired(r: Active): boolean {
+    const age = Date.now() - r.addedAt;
+    return (r.rule.count !== undefined && r.applied >= r.rule.count) || (r.rule.toMs !== undefined && age >= r.rule.toMs);
+  }
+
+  /** The first rule matching `pred` that fires for this event (counting it). */
+  private take(pred: (r: FaultRule) => boolean, target: string): Active | undefined {
+    if (this.rules.length === 0) return undefined;
+    for (const r of this.rules) {
+      if (!pred(r.rule) || this.expired(r)) continue;
+      const w = r.rule;
+      const age = Date.now() - r.addedAt;
+      if (w.fromMs !== undefined && age < w.fromMs) continue;
+      r.seen++;
+      if (w.skip !== undefined && r.seen <= w.skip) continue;
+      if (w.probability !== undefined && r.random() >= w.probability) continue;
+      r.applied++;
+      this.totals.set(r.id, (this.totals.get(r.id) ?? 0) + 1);
+      const a = w.action;
+      this.emit('fault', { id: r.id, rule: r.description, target, action: typeof a === 'string' ? a : Object.keys(a)[0] });
+      return r;
+    }
+    return undefined;
+  }
+
+  private irqRule(kind: IrqKind, index: number, which: (a: IrqAction) => boolean): Active | undefined {
+    return this.take((r) => r.on === 'irq' && (r.kind === undefined || r.kind === kind) && (r.index === undefined || r.index === index) &&
+      which(r.action as IrqAction), `${kind} ${index}`);
+  }
+
+  /** The device raises an interrupt: drop, delay, duplicate, ignore its mask? */
+  raise(kind: IrqKind, index: number): RaiseDecision | undefined {
+    const r = this.irqRule(kind, index, (a) => a === 'drop' || a === 'ignore-mask' || (typeof a === 'object' && ('delay' in a || 'duplicate' in a)));
+    if (!r) return undefined;
+    const a = r.rule.action as IrqAction;
+    if (a === 'drop') return { drop: true };
+    if (a === 'ignore-mask') return { ignoreMask: true };
+    if (typeof a === 'object' && 'delay' in a) return { delayMs: a.delay };
+    if (typeof a === 'object' && 'duplicate' in a) return { copies: 1 + a.duplicate };
+    return undefined;
+  }
+
+  /** The message (or vector) an interrupt leaves with: misrouted? */
+  misroute(kind: IrqKind, index: number): { address?: bigint; data?: number; vector?: number } | undefined {
+    const r = this.irqRule(kind, index, (a) => typeof a === 'object' && 'misroute' in a);
+    return r ? (r.rule.action as { misroute: { address?: bigint; data?: number; vector?: number } }).misroute : undefined;
+  }
+
+  /** A pending interrupt was just delivered: keep its pending bit set? */
+  stuckPending(kind: IrqKind, index: number): boolean {
+    return this.irqRule(kind, index, (a) => a === 'stuck-pending') !== undefined;
+  }
+
+  private regionRule(on: 'read' | 'write', region: number, offset: number, length: number): Active | undefined {
+    return this.take((r) => r.on === on && r.region === region &&
+      (r.offset === undefined || (offset < r.offset + (r.length ?? 1) && r.offset < offset + length)), `region ${region}+0x${offset.toString(16)}`);
+  }
+
+  /** A register read: what to return instead, if anything. */
+  regionRead(region: number, offset: number, length: number): Uint8Array | undefined {
+    const r = this.regionRule('read', region, offset, length);
+    if (!r) return undefined;
+    const a = r.rule.action as RegionAction;
+    const out = new Uint8Array(length);
+    if (a === 'all-ones') return out.fill(0xff);
+    const v = (a as { value: number }).value;
+    for (let i = 0; i < length; i++) out[i] = (v >>> (8 * (i % 4))) & 0xff;
+    return out;
+  }
+
+  /** A register write: ignore it? */
+  regionWriteIgnored(region: number, offset: number, length: number): boolean {
+    return this.regionRule('write', region, offset, length) !== undefined;
+  }
+
+  /** A vfio-user command arrived: fail it, delay its reply, or close? */
+  command(command: number, name: string): CommandAction | undefined {
+    return this.take((r) => r.on === 'command' && r.command === command, name)?.rule.action as CommandAction | undefined;
+  }
+
+  /** The device is about to DMA. */
+  dma(direction: 'read' | 'write', address: bigint): DmaAction | undefined {
+    return this.take((r) => r.on === 'dma' && (r.direction === undefined || r.direction === direction), `dma ${direction} 0x${address.toString(16)}`)?.rule.action as DmaAction | undefined;
+  }
+}
