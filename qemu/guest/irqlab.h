@@ -51,6 +51,15 @@ struct irqlab_vector {
 	char			name[IRQLAB_IRQ_NAME_LEN];
 };
 
+/* Result of the last MMIO loop run through ctl (storm, reads). */
+struct irqlab_run {
+	const char		*op;
+	u32			n;
+	u32			value;		/* DB_COUNT after a storm; ID for reads */
+	u64			loop_ns;	/* the loop of writes or reads */
+	u64			read_ns;	/* storm: the read after the writes */
+};
+
 struct irqlab_dev {
 	struct pci_dev		*pdev;
 	void __iomem		*regs;		/* BAR0 */
@@ -87,6 +96,7 @@ struct irqlab_dev {
 	struct msi_desc		ims_msi_desc;
 
 	bool			busmaster;
+	struct irqlab_run	last_run;
 	struct mutex		lock;		/* ctl commands and debugfs reads */
 	struct dentry		*debugfs_dir;
 };
@@ -100,6 +110,10 @@ int irqlab_mask_msix(struct irqlab_dev *idev, unsigned int v, bool mask);
 void irqlab_set_busmaster(struct irqlab_dev *idev, bool on);
 int irqlab_submit(struct irqlab_dev *idev, unsigned int q, u32 n);
 void irqlab_reset_counts(struct irqlab_dev *idev);
+
+/* irqlab_bench.c */
+int irqlab_storm(struct irqlab_dev *idev, u32 n);
+int irqlab_mmio_reads(struct irqlab_dev *idev, u32 n);
 
 /* irqlab_ims.c */
 int irqlab_ims_init_table(struct irqlab_dev *idev, bool sysmem);

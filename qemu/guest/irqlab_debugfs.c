@@ -44,6 +44,16 @@
  *   each level's irq_domain name, from the irq's top level down its
  *   parent_data chain ("?" for a level without domain or name).
  *
+ * regs (read): the device registers as the guest reads them now, "NAME
+ *   0xHHHHHHHH" per line: ID VERSION NUM_QUEUES IMS_CAP IMS_OFFSET CTRL
+ *   SCRATCH DB_COUNT DB_LAST IMS_PENDING_LO IMS_PENDING_HI.
+ *
+ * run (read): the last storm/reads loop, one line
+ *	op storm|reads n N value 0xHHHHHHHH loop_ns L read_ns R
+ *   value: DB_COUNT read after a storm, the ID register after reads; loop_ns:
+ *   the loop itself; read_ns: the read after a storm (it waits behind every
+ *   posted write). "op none" before any run.
+ *
  * ctl (write only): one command per write, trailing newline allowed:
  *	mask ims N | unmask ims N	disable_irq/enable_irq on queue N's IMS irq
  *	mask msix N | unmask msix N	disable_irq/enable_irq on vector N's irq
@@ -51,6 +61,9 @@
  *	busmaster 0|1			pci_clear_master / pci_set_master
  *	submit Q N			write N to queue Q's doorbell
  *	reset_counts			zero every queue and vector count
+ *	storm N				N posted writes to DOORBELL, then one read of
+ *					DB_COUNT (result in "run")
+ *	reads N				N reads of the ID register (result in "run")
  *   mask/unmask do not nest: masking a masked irq is a no-op. A malformed
  *   command or an index out of range fails with EINVAL, a well-formed one
  *   the device cannot do (no IMS irq for that queue, no MSI-X) with ENODEV;
@@ -258,6 +271,11 @@ static int ctl_exec(struct irqlab_dev *idev, char *cmd)
 			return -EINVAL;
 		return irqlab_submit(idev, x, y);
 	}
+	if (!strcmp(verb, "storm") || !strcmp(verb, "reads")) {
+		if (b || parse_uint(a, &x))
+			return -EINVAL;
+		return verb[0] == 's' ? irqlab_storm(idev, x) : irqlab_mmio_reads(idev, x);
+	}
 	if (!strcmp(verb, "reset_counts")) {
 		if (a)
 			return -EINVAL;
@@ -266,6 +284,43 @@ static int ctl_exec(struct irqlab_dev *idev, char *cmd)
 	}
 	return -EINVAL;
 }
+
+static const struct { const char *name; unsigned int offset; } irqlab_regs[] = {
+	{ "ID", IRQLAB_REG_ID }, { "VERSION", IRQLAB_REG_VERSION },
+	{ "NUM_QUEUES", IRQLAB_REG_NUM_QUEUES }, { "IMS_CAP", IRQLAB_REG_IMS_CAP },
+	{ "IMS_OFFSET", IRQLAB_REG_IMS_OFFSET }, { "CTRL", IRQLAB_REG_CTRL },
+	{ "SCRATCH", IRQLAB_REG_SCRATCH }, { "DB_COUNT", IRQLAB_REG_DB_COUNT },
+	{ "DB_LAST", IRQLAB_REG_DB_LAST }, { "IMS_PENDING_LO", IRQLAB_REG_IMS_PENDING_LO },
+	{ "IMS_PENDING_HI", IRQLAB_REG_IMS_PENDING_HI },
+};
+
+static int regs_show(struct seq_file *m, void *unused)
+{
+	struct irqlab_dev *idev = m->private;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(irqlab_regs); i++)
+		seq_printf(m, "%s 0x%08x\n", irqlab_regs[i].name,
+			   readl(idev->regs + irqlab_regs[i].offset));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(regs);
+
+static int run_show(struct seq_file *m, void *unused)
+{
+	struct irqlab_dev *idev = m->private;
+	struct irqlab_run *r = &idev->last_run;
+
+	mutex_lock(&idev->lock);
+	if (r->op)
+		seq_printf(m, "op %s n %u value 0x%08x loop_ns %llu read_ns %llu\n", r->op, r->n,
+			   r->value, (unsigned long long)r->loop_ns, (unsigned long long)r->read_ns);
+	else
+		seq_puts(m, "op none\n");
+	mutex_unlock(&idev->lock);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(run);
 
 static ssize_t ctl_write(struct file *file, const char __user *ubuf, size_t len, loff_t *ppos)
 {
@@ -316,6 +371,8 @@ void irqlab_debugfs_add(struct irqlab_dev *idev)
 	debugfs_create_file("msix", 0444, dir, idev, &msix_fops);
 	debugfs_create_file("hierarchy", 0444, dir, idev, &hierarchy_fops);
 	debugfs_create_file("ctl", 0200, dir, idev, &ctl_fops);
+	debugfs_create_file("regs", 0444, dir, idev, &regs_fops);
+	debugfs_create_file("run", 0444, dir, idev, &run_fops);
 }
 
 /* debugfs_remove_recursive() waits for readers and writers still inside. */

@@ -46,6 +46,31 @@ export interface HierarchyRow {
   chain: string[];
 }
 
+export interface LoopRun {
+  op: 'storm' | 'reads';
+  n: number;
+  /** DB_COUNT after a storm, the ID register after reads. */
+  value: number;
+  loopNs: number;
+  /** The read after a storm (it waits behind every posted write). */
+  readNs: number;
+}
+
+export function parseRegs(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(\S+) (0x[0-9a-f]+)$/.exec(line.trim());
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+export function parseRun(text: string): LoopRun | undefined {
+  const m = /^op (storm|reads) n (\d+) value (0x[0-9a-f]+) loop_ns (\d+) read_ns (\d+)/.exec(text.trim());
+  if (!m) return undefined;
+  return { op: m[1] as LoopRun['op'], n: Number(m[2]), value: Number(m[3]), loopNs: Number(m[4]), readNs: Number(m[5]) };
+}
+
 export const DEBUGFS_ROOT = '/sys/kernel/debug/irqlab';
 
 export class GuestDriverError extends Error {}
@@ -123,6 +148,22 @@ export class GuestDriver {
 
   async hierarchy(): Promise<HierarchyRow[]> {
     return parseHierarchy(await this.cat('hierarchy'));
+  }
+
+  /** The device registers as the guest reads them now. */
+  async regs(): Promise<Record<string, number>> {
+    return parseRegs(await this.cat('regs'));
+  }
+
+  /**
+   * Runs an MMIO loop in the guest kernel: `storm` (n posted writes to the
+   * doorbell, then a read of its counter) or `reads` (n register reads).
+   */
+  async loop(op: 'storm' | 'reads', n: number, timeoutMs = 120_000): Promise<LoopRun> {
+    const r = await this.shell.run(`echo '${op} ${n}' > ${this.dir}/ctl && cat ${this.dir}/run`, { timeoutMs });
+    const run = parseRun(r.stdout);
+    if (r.status !== 0 || !run) throw new GuestDriverError(`ctl "${op} ${n}" failed: ${r.stderr.trim() || r.stdout.trim() || `status ${r.status}`}`);
+    return run;
   }
 
   /** One command to the driver's ctl file; throws with the kernel's error. */

@@ -57,11 +57,8 @@ export function encodeWriteMulti(entries: WriteMultiEntry[]): Uint8Array {
   return w.done();
 }
 
-/**
- * Entries are checked one by one when applied (a bad entry fails only from
- * there on); here only the framing: wr_cnt entries must be present.
- */
-export function decodeWriteMulti(p: Uint8Array, maxEntries: number): WriteMultiEntry[] {
+/** Checks a REGION_WRITE_MULTI payload's framing and returns wr_cnt (entries read in place). */
+export function decodeWriteMultiHeader(p: Uint8Array, maxEntries: number): number {
   const r = new Reader(p, 'REGION_WRITE_MULTI');
   const n = r.u64('wr_cnt');
   if (n > BigInt(maxEntries)) throw einval(`REGION_WRITE_MULTI: wr_cnt ${n} exceeds ${maxEntries}`);
@@ -69,6 +66,16 @@ export function decodeWriteMulti(p: Uint8Array, maxEntries: number): WriteMultiE
   if (r.remaining !== count * WRITE_MULTI_ENTRY_SIZE) {
     throw einval(`REGION_WRITE_MULTI: wr_cnt ${count} needs ${count * WRITE_MULTI_ENTRY_SIZE} bytes of entries, got ${r.remaining}`);
   }
+  return count;
+}
+
+/**
+ * Entries are checked one by one when applied (a bad entry fails only from
+ * there on); here only the framing: wr_cnt entries must be present.
+ */
+export function decodeWriteMulti(p: Uint8Array, maxEntries: number): WriteMultiEntry[] {
+  const count = decodeWriteMultiHeader(p, maxEntries);
+  const r = new Reader(p.subarray(8), 'REGION_WRITE_MULTI');
   const entries: WriteMultiEntry[] = [];
   for (let i = 0; i < count; i++) {
     const offset = r.u64('offset');

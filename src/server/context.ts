@@ -9,12 +9,15 @@ export interface ServerLimits {
   maxMsgFds: number;
   maxDataXferSize: number;
   maxDmaMaps: number;
+  /** Offer REGION_WRITE_MULTI (when the client proposes it). */
+  writeMultiple: boolean;
 }
 
 export const defaultLimits: ServerLimits = {
   maxMsgFds: 16, // QEMU 11.1 rejects a VERSION reply above 16 ("malformed max_msg_fds")
   maxDataXferSize: 1 << 20,
   maxDmaMaps: 65535,
+  writeMultiple: true,
 };
 
 export interface SessionStats {

@@ -26,7 +26,7 @@ export function handleVersion(ctx: HandlerContext, msg: Message): Uint8Array {
     maxDataXferSize: ctx.limits.maxDataXferSize,
     maxDmaMaps: ctx.limits.maxDmaMaps,
     pgsizes: DEFAULT_PGSIZES,
-    writeMultiple: peer.writeMultiple,
+    writeMultiple: peer.writeMultiple && ctx.limits.writeMultiple,
     twinSocket: false,
   };
   ctx.peer = peer;

@@ -89,3 +89,32 @@ test.serial('a raw connection that never speaks can be closed and the next clien
   t.is(await c.configRead32(0), 0x0001f1ab);
   h.close();
 });
+
+test.serial('REGION_WRITE_MULTI applies entries in order; a bad entry stops the batch and wr_cnt says how many were applied', async (t) => {
+  const h = startServer();
+  const c = await h.connect();
+  await c.write16(Region.CONFIG, 4, 0x2);
+  const le = (v: number) => new Uint8Array([v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, v >>> 24]);
+  const done = await c.writeMulti([
+    { offset: BigInt(Reg.SCRATCH), region: 0, count: 4, data: le(7) },
+    { offset: BigInt(Reg.DOORBELL), region: 0, count: 4, data: le(1) },
+    { offset: BigInt(Reg.DOORBELL), region: 0, count: 4, data: le(2) },
+    { offset: 0x10000n, region: 0, count: 4, data: le(3) }, // beyond BAR0
+    { offset: BigInt(Reg.SCRATCH), region: 0, count: 4, data: le(9) },
+  ]);
+  t.is(done, 3);
+  t.is(await c.read32(0, Reg.SCRATCH), 7, 'entries after the bad one were not applied');
+  t.is(h.device.doorbellCount, 2);
+  t.is(await c.read32(0, Reg.DB_LAST), 2, 'applied in order');
+  h.close();
+});
+
+test.serial('REGION_WRITE_MULTI is refused when write_multiple was not negotiated', async (t) => {
+  const h = startServer(undefined, { limits: { writeMultiple: false } });
+  const c = await h.connect();
+  t.false(c.server!.writeMultiple, 'the VERSION reply does not offer it');
+  const e = await t.throwsAsync(c.writeMulti([{ offset: 0n, region: 7, count: 1, data: new Uint8Array(1) }]), { instanceOf: VfioError });
+  t.is((e as VfioError).errno, Errno.EINVAL);
+  t.is(await c.configRead32(0), 0x0001f1ab);
+  h.close();
+});
