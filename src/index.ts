@@ -11,3 +11,8 @@ export { loadDevice, builtinDevices } from './devices/registry.ts';
 export type { IrqEvent, IrqKind, IrqOutcome } from './irq/events.ts';
 export { VfioUserClient } from './client/index.ts';
 export { VfioError, Errno } from './protocol/index.ts';
+export { FaultEngine, type FaultEvent, type RuleStatus } from './faults/engine.ts';
+export { parseRule, describeRule, type FaultRule } from './faults/rules.ts';
+export type { Scenario, ScenarioContext, ScenarioModule } from './scenario/scenario.ts';
+export { Testbed, type TestbedOptions } from './lab/testbed.ts';
+export { GuestDriver } from './guest/driver.ts';

@@ -123,6 +123,7 @@ int irqlab_ims_create_domain(struct irqlab_dev *idev);
 void irqlab_ims_remove_domain(struct irqlab_dev *idev);
 int irqlab_ims_alloc_irq(struct irqlab_dev *idev, unsigned int slot);
 void irqlab_ims_free_irq(unsigned int irq);
+int irqlab_ims_hwmask(struct irqlab_dev *idev, unsigned int slot, bool masked);
 void irqlab_ims_read_slot(struct irqlab_dev *idev, unsigned int slot, struct msi_msg *msg);
 
 /* irqlab_debugfs.c */

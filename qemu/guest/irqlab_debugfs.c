@@ -57,6 +57,8 @@
  * ctl (write only): one command per write, trailing newline allowed:
  *	mask ims N | unmask ims N	disable_irq/enable_irq on queue N's IMS irq
  *	mask msix N | unmask msix N	disable_irq/enable_irq on vector N's irq
+ *	hwmask ims N | hwunmask ims N	set/clear slot N's mask bit only (the irq
+ *					stays enabled in the kernel)
  *	route Q ims|msix		ims: slot Q; msix: vector Q % msix_vectors
  *	busmaster 0|1			pci_clear_master / pci_set_master
  *	submit Q N			write N to queue Q's doorbell
@@ -250,6 +252,11 @@ static int ctl_exec(struct irqlab_dev *idev, char *cmd)
 		if (!strcmp(a, "msix"))
 			return irqlab_mask_msix(idev, x, mask);
 		return -EINVAL;
+	}
+	if (!strcmp(verb, "hwmask") || !strcmp(verb, "hwunmask")) {
+		if (!a || strcmp(a, "ims") || parse_uint(b, &x))
+			return -EINVAL;
+		return irqlab_ims_hwmask(idev, x, verb[2] == 'm');
 	}
 	if (!strcmp(verb, "route")) {
 		if (parse_uint(a, &x) || !b)

@@ -74,6 +74,19 @@ static void ims_write_ctrl(struct irqlab_dev *idev, unsigned int slot, bool mask
 		writel(slot, idev->regs + IRQLAB_REG_IMS_UNMASK);
 }
 
+/*
+ * Sets a slot's mask bit behind the irq core's back (the "hwmask" ctl
+ * command): the kernel still thinks the irq is enabled, so an interrupt the
+ * device sends anyway (a fault) reaches the handler and is counted.
+ */
+int irqlab_ims_hwmask(struct irqlab_dev *idev, unsigned int slot, bool masked)
+{
+	if (slot >= idev->ims_slots)
+		return -EINVAL;
+	ims_write_ctrl(idev, slot, masked);
+	return 0;
+}
+
 static void ims_write_msg(struct irqlab_dev *idev, unsigned int slot, const struct msi_msg *msg)
 {
 	if (idev->ims_sysmem) {

@@ -62,14 +62,14 @@ export class ImsQueueDevice extends PciFunction {
     const vectors = opts.msixVectors ?? 8;
     if (numQueues < 1 || numQueues > 96) throw new Error(`queues must be 1..96 (the register block), got ${numQueues}`);
     if (slots < 1 || slots > 64 || slots * IMS_SLOT_SIZE > 0x2000) throw new Error(`IMS slots must be 1..64, got ${slots}`);
-    if (vectors < 1 || vectors > 256) throw new Error(`MSI-X vectors must be 1..256, got ${vectors}`);
+    if (vectors < 0 || vectors > 256) throw new Error(`MSI-X vectors must be 0..256 (0: no MSI-X), got ${vectors}`);
     super({
       ids: { vendor: IRQLAB_VENDOR_ID, device: IRQLAB_DEVICE_ID, classCode: 0xff0000, revision: 1 },
       bars: { 0: { type: 'mem64', size: 0x4000 }, 2: { type: 'mem32', size: 0x2000 } },
       capabilities: {
         pm: true,
         pcie: { flr: true },
-        msix: { vectors, bar: MSIX_BAR, tableOffset: 0, pbaOffset: MSIX_PBA_OFFSET },
+        msix: vectors ? { vectors, bar: MSIX_BAR, tableOffset: 0, pbaOffset: MSIX_PBA_OFFSET } : undefined,
         aer: true,
         dsn: opts.serial ?? 0x1ab0_0000_0000_0001n,
       },

@@ -40,6 +40,8 @@ export interface RaiseDecision {
   drop?: boolean;
   delayMs?: number;
   copies?: number;
+  /** Time between copies, ms. */
+  gapMs?: number;
   ignoreMask?: boolean;
 }
 
@@ -114,7 +116,7 @@ export class FaultEngine extends EventEmitter<{ fault: [FaultEvent] }> {
     if (a === 'drop') return { drop: true };
     if (a === 'ignore-mask') return { ignoreMask: true };
     if (typeof a === 'object' && 'delay' in a) return { delayMs: a.delay };
-    if (typeof a === 'object' && 'duplicate' in a) return { copies: 1 + a.duplicate };
+    if (typeof a === 'object' && 'duplicate' in a) return { copies: 1 + a.duplicate, gapMs: a.gapMs };
     return undefined;
   }
 

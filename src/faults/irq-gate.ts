@@ -37,26 +37,29 @@ export class IrqGate {
       return 'dropped';
     }
     const copies = d?.copies ?? 1;
+    const gap = d?.gapMs ?? 0;
     const delay = d?.delayMs ?? 0;
-    if (delay === 0 && !line) {
+    const ignoreMask = d?.ignoreMask === true;
+    if (delay === 0 && !line && (gap === 0 || copies === 1)) {
       let outcome: IrqOutcome = 'delivered';
-      for (let i = 0; i < copies; i++) outcome = fire(d?.ignoreMask === true);
+      for (let i = 0; i < copies; i++) outcome = fire(ignoreMask);
       return outcome;
     }
     // Late, but in order: never before an earlier delayed one of this source.
     const l = line ?? { lastDue: 0, inFlight: 0 };
-    const due = Math.max(Date.now() + delay, l.lastDue);
-    l.lastDue = due;
-    l.inFlight++;
     this.lines.set(key, l);
-    this.emit({ kind, index, outcome: 'queued', detail: delay ? `fault: delay ${delay} ms` : 'behind a delayed interrupt' });
+    this.emit({ kind, index, outcome: 'queued', detail: delay ? `fault: delay ${delay} ms` : gap ? `fault: ${copies} copies ${gap} ms apart` : 'behind a delayed interrupt' });
     const generation = this.generation;
-    setTimeout(() => {
-      if (generation !== this.generation) return;
-      if (--l.inFlight === 0) this.lines.delete(key);
-      if (this.removed) return;
-      for (let i = 0; i < copies; i++) fire(d?.ignoreMask === true);
-    }, due - Date.now()).unref();
+    for (let i = 0; i < copies; i++) {
+      const due = Math.max(Date.now() + delay + i * gap, l.lastDue);
+      l.lastDue = due;
+      l.inFlight++;
+      setTimeout(() => {
+        if (generation !== this.generation) return;
+        if (--l.inFlight === 0) this.lines.delete(key);
+        if (!this.removed) fire(ignoreMask);
+      }, due - Date.now()).unref();
+    }
     return 'queued';
   }
 

@@ -7,7 +7,7 @@ import type { IrqKind } from '../irq/events.ts';
 export type IrqAction =
   | 'drop' // the interrupt never leaves the device
   | { delay: number } // leaves after this many ms (in order with its kind/index)
-  | { duplicate: number } // leaves 1 + n times
+  | { duplicate: number; gapMs?: number } // leaves 1 + n times, copies gapMs apart
   | 'ignore-mask' // leaves even while masked
   | { misroute: { address?: bigint; data?: number; vector?: number } } // wrong message / wrong vector
   | 'stuck-pending'; // the pending bit is not cleared on delivery: fires again at every unmask
@@ -78,7 +78,11 @@ function irqAction(a: unknown): IrqAction {
   if (typeof a === 'object' && a !== null) {
     const o = a as Record<string, unknown>;
     if ('delay' in o) return { delay: int(o.delay, 'delay (ms)', 0, 3_600_000) };
-    if ('duplicate' in o) return { duplicate: int(o.duplicate, 'duplicate', 1, 1000) };
+    if ('duplicate' in o) {
+      const d: { duplicate: number; gapMs?: number } = { duplicate: int(o.duplicate, 'duplicate', 1, 1000) };
+      if (o.gapMs !== undefined) d.gapMs = int(o.gapMs, 'gapMs', 0, 60_000);
+      return d;
+    }
     if ('misroute' in o) {
       const m = (o.misroute ?? {}) as Record<string, unknown>;
       const out: { address?: bigint; data?: number; vector?: number } = {};

@@ -21,6 +21,10 @@ export interface TestbedOptions<D extends PciFunction> extends Omit<VmOptions, '
   /** Extra modules to put in the initramfs (host paths). */
   modules?: string[];
   server?: Partial<Omit<ServerOptions, 'socketPath'>>;
+  /** Put the device behind a hot-plug capable PCIe root port (surprise removal needs one). */
+  rootPort?: boolean;
+  /** Extra properties of the vfio-user-pci device (e.g. x-msg-timeout). */
+  deviceProperties?: Record<string, string | number | boolean>;
 }
 
 /** The guest module built for a lab kernel series ('6.12', '7.3'). */
@@ -53,7 +57,7 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
     if (wantModule) modules.push(guestModulePath(String(kernel)));
     let vm: Vm;
     try {
-      vm = await Vm.start({ ...opts, kernel, devices: [{ socket: socketPath }], modules });
+      vm = await Vm.start({ ...opts, kernel, devices: [{ socket: socketPath, rootPort: opts.rootPort, properties: opts.deviceProperties }], modules });
     } catch (err) {
       server.close();
       rmSync(dir, { recursive: true, force: true });
@@ -73,6 +77,16 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
       throw err;
     }
     return new Testbed(device, server, vm, driver, logs, dir);
+  }
+
+  /**
+   * Asks the guest to release the device, as a hot-unplug request on its
+   * slot (the device must sit behind a root port). This is what QEMU does on
+   * the device's REQ interrupt for vfio-pci; QEMU 11.1's vfio-user-pci does
+   * not wire REQ (it has no x-req property), so the lab asks QEMU directly.
+   */
+  async requestRemoval(): Promise<void> {
+    await this.vm.qmp('device_del', { id: 'irqlab0' });
   }
 
   /** Unloads and reloads the guest module (e.g. with other parameters). */

@@ -273,13 +273,20 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     throw new Error(`this device has no ${kind} interrupts`);
   }
 
+  private removedConfigToo = false;
+
   /**
-   * Surprise removal: from now on reads return all-ones, writes and
-   * interrupts are lost, and the client is asked to release the device (REQ;
-   * QEMU turns it into a hot-unplug request to the guest).
+   * Surprise removal: from now on BAR reads return all-ones, writes and
+   * interrupts are lost, and the client is asked to release the device (REQ).
+   * Config space stays readable unless `config` is true: QEMU 11.1 aborts
+   * when a vfio-user device's config space reads all-ones while it unplugs
+   * it ("invalid PCI interrupt pin 255", then an assertion in
+   * memory_region_del_subregion), so a faithful all-ones config space would
+   * test QEMU's crash rather than the guest.
    */
-  surpriseRemove(): void {
+  surpriseRemove(opts: { config?: boolean } = {}): void {
     this.req.fire();
+    this.removedConfigToo = opts.config === true;
     this.gate.removed = true;
   }
 
@@ -320,7 +327,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
 
   regionRead(index: number, offset: number, count: number): Uint8Array {
     // A removed device answers nothing: the root port completes reads with all-ones.
-    if (this.removed) return new Uint8Array(count).fill(0xff);
+    if (this.removed && (index !== Region.CONFIG || this.removedConfigToo)) return new Uint8Array(count).fill(0xff);
     if (this.faults.active) {
       const forced = this.faults.regionRead(index, offset, count);
       if (forced) return forced;

@@ -12,9 +12,14 @@ import type { IrqKind, IrqOutcome } from '../irq/events.ts';
 export const TRACE_FORMAT = 'irqlab-trace';
 export const TRACE_VERSION = 1;
 
-/** On-disk field order of each record kind, after [kind, t]. Only append to these. */
+/**
+ * On-disk field order of each record kind, after [kind, t]. Only append to
+ * these. A msg record's `payload` is the payload's bytes when it is at most
+ * SMALL_PAYLOAD (96) bytes, its summary (a map) when larger, nil when empty;
+ * readTrace turns either into `summary`.
+ */
 export const FIELDS = {
-  msg: ['dir', 'id', 'command', 'flags', 'errno', 'size', 'fds', 'summary'],
+  msg: ['dir', 'id', 'command', 'flags', 'errno', 'size', 'fds', 'payload'],
   irq: ['irq', 'index', 'outcome', 'address', 'data', 'detail'],
   dma: ['op', 'id', 'address', 'count', 'value', 'data'],
   fault: ['rule', 'action', 'target', 'detail'],

@@ -5,6 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { Unpackr } from 'msgpackr';
 import { commandName, FLAG_ERROR, FLAG_NO_REPLY, MSG_TYPE_MASK, MsgType } from '../protocol/constants.ts';
+import { summarise } from './summary.ts';
 import { FIELDS, TRACE_FORMAT, type TraceHeader, type TraceRecord } from './format.ts';
 
 export interface ReadOptions {
@@ -96,7 +97,12 @@ function record(v: unknown, fields: Record<string, readonly string[]>): TraceRec
     out.noReply = (flags & FLAG_NO_REPLY) !== 0;
     out.error = (flags & FLAG_ERROR) !== 0;
     out.errno ??= 0;
-    out.summary ??= null;
+    // Small payloads are stored as they were sent: decode them as the recorder would have.
+    const payload = out.payload;
+    delete out.payload;
+    out.summary = payload instanceof Uint8Array
+      ? summarise({ id: out.id as number, command: out.command as number, flags, size: out.size as number, error: out.errno as number }, payload)
+      : payload ?? null;
   }
   return out as unknown as TraceRecord;
 }

@@ -12,9 +12,12 @@
 // up and every chunk is waiting for it, records are dropped and counted, and a
 // `drop` record saying how many (and since when) goes in as soon as there is
 // room again; the server is never slowed down and the trace never grows in
-// memory. Records the tap sees are packed on the server's own thread, so
-// tracing costs the hot path one clock read, one payload decode and one pack
-// per message.
+// memory.
+//
+// The tap runs on the server's thread for every message, so a message costs
+// one clock read and a copy: its header fields and, up to SMALL_PAYLOAD bytes,
+// the payload itself, which the reader decodes with the codec table (the same
+// summarise() the recorder uses for larger payloads, whose data is never kept).
 import { open as openFile, writev, close as closeFd } from 'node:fs';
 import { promisify } from 'node:util';
 import { Packr, RESET_BUFFER_MODE } from 'msgpackr';
@@ -28,10 +31,16 @@ import type { VfioUserServer } from '../server/server.ts';
 import type { Session } from '../server/session.ts';
 import type { PeerCred } from '../../ffi/index.ts';
 import { summarise, u64 } from './summary.ts';
+import { PackWriter } from './pack.ts';
 import { FIELDS, TRACE_FORMAT, TRACE_VERSION, irqlabVersion, type TraceDevice, type TraceHeader } from './format.ts';
 
 const openAsync = promisify(openFile);
 const closeAsync = promisify(closeFd);
+
+/** Payloads up to this size go into the trace as they are, decoded when read. */
+export const SMALL_PAYLOAD = 96;
+/** A msg record's bytes besides its payload, at most. */
+const MSG_FIXED = 64;
 
 export interface TraceOptions {
   /** Most bytes of packed records held for the disk; past it records are dropped and counted. Default 1 MiB. */
@@ -96,6 +105,7 @@ const enum State { Open, Closing, Closed }
 
 export class TraceRecorder {
   private readonly packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
+  private readonly writer = new PackWriter();
   private readonly t0: bigint;
   private readonly startedAtMs: number;
   private readonly bufferBytes: number;
@@ -126,7 +136,8 @@ export class TraceRecorder {
 
   private readonly undo: (() => void)[] = [];
   private readonly pids = new WeakMap<Session, number>();
-  private readonly tapped = new WeakSet<object>();
+  /** The tap and the chains made with it. */
+  private readonly ours = new WeakSet<Tap>();
 
   private constructor(private readonly fd: number, readonly file: string, private readonly opts: TraceOptions) {
     this.t0 = process.hrtime.bigint();
@@ -135,6 +146,7 @@ export class TraceRecorder {
     this.chunkBytes = Math.min(opts.chunkBytes ?? 64 << 10, this.bufferBytes >> 1);
     this.maxChunks = Math.floor(this.bufferBytes / this.chunkBytes);
     this.device = opts.device;
+    this.ours.add(this.tap);
     this.timer = setInterval(() => this.flush(), opts.flushMs ?? 100);
     this.timer.unref();
     if (this.device) this.writeHeader();
@@ -161,22 +173,49 @@ export class TraceRecorder {
   readonly tap: Tap = (dir, header, payload, fdCount) => {
     if (this.state !== State.Open) return;
     const t = this.now();
-    const summary = summarise(header, payload);
-    this.put(['msg', t, dir, header.id, header.command, header.flags, header.error, header.size, fdCount, summary]);
-    if (dir === 'out' && summary && (header.command === Command.DMA_WRITE || header.command === Command.DMA_READ) &&
-      (header.flags & MSG_TYPE_MASK) === MsgType.COMMAND && summary.malformed === undefined) {
-      this.put(['dma', t, header.command === Command.DMA_WRITE ? 'write' : 'read', header.id, summary.address, summary.count, summary.value ?? null, summary.data ?? null]);
+    const n = payload.length;
+    if (!this.headerDone) this.writeHeader();
+    // Packed before begin(), which packs nothing with msgpackr (one shared output buffer).
+    const summary = n > SMALL_PAYLOAD ? this.packr.pack(summarise(header, payload), RESET_BUFFER_MODE) : null;
+    const w = this.begin(t, MSG_FIXED + (summary ? summary.length : n));
+    if (w) {
+      w.array(10).str('msg').num(t).str(dir).num(header.id).num(header.command).num(header.flags).num(header.error).num(header.size).num(fdCount);
+      if (summary) w.raw(summary);
+      else if (n > 0) w.bin(payload);
+      else w.nil();
+      this.commit();
+    }
+    if (dir === 'out' && (header.command === Command.DMA_WRITE || header.command === Command.DMA_READ) &&
+      (header.flags & MSG_TYPE_MASK) === MsgType.COMMAND) {
+      this.recordDma(t, header, payload);
     }
   };
 
+  /** The device's own DMA, from a DMA_READ/DMA_WRITE it sent (decoded with the codec table). */
+  private recordDma(t: number, header: Header, payload: Uint8Array): void {
+    const s = summarise(header, payload);
+    if (!s || s.malformed !== undefined) return;
+    const op = header.command === Command.DMA_WRITE ? 'write' : 'read';
+    const w = this.begin(t, MSG_FIXED + (s.data?.length ?? 0));
+    if (!w) return;
+    w.array(8).str('dma').num(t).str(op).num(header.id).u64(s.address ?? 0).num(s.count ?? 0);
+    if (s.value !== undefined) w.u64(s.value);
+    else w.nil();
+    if (s.data) w.bin(s.data);
+    else w.nil();
+    this.commit();
+  }
+
   /** A tap that calls `other` and then records: for a server that already has a tap. */
   chainTap(other: Tap | undefined): Tap {
-    if (!other || other === this.tap) return this.tap;
+    if (!other || this.ours.has(other)) return other ?? this.tap;
     const mine = this.tap;
-    return (dir: 'in' | 'out', header: Header, payload: Uint8Array, fds: number) => {
+    const chained = (dir: 'in' | 'out', header: Header, payload: Uint8Array, fds: number) => {
       other(dir, header, payload, fds);
       mine(dir, header, payload, fds);
     };
+    this.ours.add(chained);
+    return chained;
   }
 
   /**
@@ -233,15 +272,25 @@ export class TraceRecorder {
     return this;
   }
 
+  /** Puts the tap on a connection, unless it (or a chain holding it) is there already. */
   private tapConnection(conn: { tap: Tap | undefined }): void {
-    if (this.tapped.has(conn) || conn.tap === this.tap) return;
-    this.tapped.add(conn);
-    conn.tap = this.chainTap(conn.tap);
+    if (conn.tap && this.ours.has(conn.tap)) return;
+    conn.tap = conn.tap ? this.chainTap(conn.tap) : this.tap;
   }
 
   recordIrq(e: IrqEvent): void {
     if (this.state !== State.Open) return;
-    this.put(['irq', this.now(), e.kind, e.index, e.outcome, e.address === undefined ? null : u64(e.address), e.data ?? null, e.detail ?? null]);
+    const t = this.now();
+    const w = this.begin(t, MSG_FIXED + (e.detail ? PackWriter.strMax(e.detail) : 0));
+    if (!w) return;
+    w.array(8).str('irq').num(t).str(e.kind).num(e.index).str(e.outcome);
+    if (e.address !== undefined) w.u64(u64(e.address));
+    else w.nil();
+    if (e.data !== undefined) w.num(e.data);
+    else w.nil();
+    if (e.detail !== undefined) w.str(e.detail);
+    else w.nil();
+    this.commit();
   }
 
   /** A fault rule acted (the fault engine calls this, or attach({ faults }) does). */
@@ -304,45 +353,78 @@ export class TraceRecorder {
     this.append(this.packr.pack(header, RESET_BUFFER_MODE));
   }
 
-  /** Packs one record, or counts it as dropped when the buffer is full. */
+  /** Packs a rare record with msgpackr, or counts it as dropped when the buffer is full. */
   private put(record: unknown[]): void {
     if (this.state !== State.Open) return;
     if (!this.headerDone) this.writeHeader();
-    if (this.pendingDrops > 0 && !this.putDropRecord(record[1] as number)) {
-      this.pendingDrops++;
-      this.dropped++;
-      return;
-    }
-    if (this.append(this.packr.pack(record, RESET_BUFFER_MODE))) {
-      this.records++;
-    } else {
-      if (this.pendingDrops === 0) this.dropsSince = record[1] as number;
-      this.pendingDrops++;
-      this.dropped++;
-    }
+    const bytes = this.packr.pack(record, RESET_BUFFER_MODE);
+    const w = this.begin(record[1] as number, bytes.length);
+    if (!w) return;
+    w.raw(bytes);
+    this.commit();
   }
 
-  /** Once there is room again: how many records went missing, and since when. */
+  /**
+   * Room for a record of at most `need` bytes: a writer at the end of the
+   * current chunk, or null when the record is dropped (counted here).
+   */
+  private begin(t: number, need: number): PackWriter | null {
+    if (this.state !== State.Open) return null;
+    if (!this.headerDone) this.writeHeader();
+    if (this.pendingDrops > 0 && !this.putDropRecord(t)) {
+      this.pendingDrops++;
+      this.dropped++;
+      return null;
+    }
+    const c = this.room(need);
+    if (!c) {
+      if (this.pendingDrops === 0) this.dropsSince = t;
+      this.pendingDrops++;
+      this.dropped++;
+      return null;
+    }
+    return this.writer.into(c.buf, c.len);
+  }
+
+  /** The record begin() made room for is written. */
+  private commit(): void {
+    const c = this.current!;
+    c.len = this.writer.at;
+    this.records++;
+    const buffered = this.queuedBytes + c.len;
+    if (buffered > this.peakBuffered) this.peakBuffered = buffered;
+  }
+
+  /**
+   * Once there is room again: how many records went missing, and since when.
+   * (Packed by hand: msgpackr's output buffer may hold the caller's record.)
+   */
   private putDropRecord(t: number): boolean {
-    if (!this.append(this.packr.pack(['drop', t, this.pendingDrops, this.dropsSince], RESET_BUFFER_MODE))) return false;
+    const c = this.room(MSG_FIXED);
+    if (!c) return false;
+    this.writer.into(c.buf, c.len).array(4).str('drop').num(t).num(this.pendingDrops).num(this.dropsSince);
+    c.len = this.writer.at;
     this.pendingDrops = 0;
     return true;
   }
 
-  /** Copies packed bytes into the current chunk; false when memory is at its bound. */
+  /** Copies packed bytes into the trace (the header and closing records); false when memory is at its bound. */
   private append(bytes: Uint8Array): boolean {
-    const n = bytes.length;
-    let c = this.current;
-    if (c === null || c.len + n > c.buf.length) {
-      if (c !== null) this.seal();
-      c = this.takeChunk(n);
-      if (c === null) return false;
-    }
+    const c = this.room(bytes.length);
+    if (!c) return false;
     c.buf.set(bytes, c.len);
-    c.len += n;
+    c.len += bytes.length;
     const buffered = this.queuedBytes + c.len;
     if (buffered > this.peakBuffered) this.peakBuffered = buffered;
     return true;
+  }
+
+  /** The current chunk if it has `need` bytes free, else a fresh one; null at the memory bound. */
+  private room(need: number): Chunk | null {
+    const c = this.current;
+    if (c !== null && c.len + need <= c.buf.length) return c;
+    if (c !== null) this.seal();
+    return this.takeChunk(need);
   }
 
   private takeChunk(need: number): Chunk | null {

@@ -74,6 +74,7 @@ export async function boot(opts: VmOptions): Promise<Booted> {
       consoleSocket: consoleSocket.path,
       agentSocket: agentSocket.path,
       agentPort: plan.agentPort,
+      qmpSocket: join(dir, 'qmp.sock'),
       extraArgs: plan.qemuArgs,
     });
     qemu = await QemuProcess.spawn(lab.qemu.bin, args, { cwd: dir });

@@ -25,6 +25,8 @@ export type AgentPort = 'virtio' | 'ttyS1';
 export const AGENT_PORT_NAME = 'org.irqlab.agent';
 
 export interface QemuConfig {
+  /** Where QEMU listens for QMP (optional). */
+  qmpSocket?: string;
   kernel: string;
   initrd: string;
   /** The kernel command line. */
@@ -74,6 +76,8 @@ export function qemuArgs(c: QemuConfig): string[] {
     '-serial', 'chardev:console',
     '-chardev', `socket,id=agent,path=${chardevPath(c.agentSocket)}`,
   ];
+  // QMP for what only QEMU can do (device_del...); QEMU listens, nothing waits on it.
+  if (c.qmpSocket) args.push('-qmp', `unix:${chardevPath(c.qmpSocket)},server=on,wait=off`);
   if (c.agentPort === 'ttyS1') args.push('-serial', 'chardev:agent');
   if (c.iommu) {
     // Before any PCI device, so that every device sits behind it (dotted -device

@@ -1,6 +1,8 @@
 // A booted guest and what a test does with it: run commands, read and write files,
 // load modules, watch the kernel console, stop. The boot itself is boot.ts.
 
+import { join } from 'node:path';
+import { QmpClient } from './qmp.ts';
 import type { AgentClient } from './agent-client.ts';
 import type { AgentReply } from './agent-protocol.ts';
 import { boot, type Booted } from './boot.ts';
@@ -53,6 +55,7 @@ export class Vm {
     this.#console = console;
     this.#agent = agent;
     this.exited = qemu.exited.then((exit) => {
+      void this.#qmp?.then((q) => q.close(), () => {});
       const why = this.#stopping
         ? new VmError('the VM was stopped')
         : new VmError(
@@ -75,6 +78,19 @@ export class Vm {
   /** QEMU's pid. */
   get pid(): number {
     return this.#qemu.pid;
+  }
+
+  #qmp: Promise<QmpClient> | undefined;
+
+  /** Runs a QMP command on this VM's QEMU (e.g. device_del). */
+  async qmp(command: string, args?: Record<string, unknown>): Promise<unknown> {
+    this.#qmp ??= QmpClient.connect(join(this.tempDir, 'qmp.sock'));
+    return (await this.#qmp).execute(command, args);
+  }
+
+  /** What QEMU itself printed so far (its errors and warnings, not the guest's). */
+  get qemuOutput(): string {
+    return this.#qemu.output;
   }
 
   /** The kernel console text so far. */
