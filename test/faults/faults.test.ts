@@ -147,8 +147,11 @@ test('surprise removal: all-ones reads, ignored writes, REQ signalled, nothing e
   const [req] = await c.bindEventfds(IrqIndex.REQ, 0, 1);
   h.device.surpriseRemove();
   await until(() => req.total === 1);
-  t.is(await c.configRead32(0), 0xffffffff);
   t.is(await c.read32(0, Reg.ID), 0xffffffff);
+  t.is(await c.configRead32(0), 0x0001f1ab, 'config space stays readable by default (QEMU aborts otherwise)');
+  await c.write32(0, Reg.SCRATCH, 1);
+  h.device.surpriseRemove({ config: true });
+  t.is(await c.configRead32(0), 0xffffffff, 'all-ones config space on request');
   h.device.fireMsix(0);
   h.device.fireIms(0);
   await sleep(30);
