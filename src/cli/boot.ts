@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import { Testbed } from '../lab/testbed.ts';
+import { ControlServer } from '../control/server.ts';
 import { loadDevice, DEFAULT_DEVICE } from '../devices/registry.ts';
 import { ImsQueueDevice } from '../devices/ims-queue.ts';
 
@@ -18,6 +19,7 @@ options:
                           /irqlab/modules/ as well
   --no-module             do not load irqlab.ko (loaded for the reference device)
   --cpus N, --mem MiB     guest CPUs (default 2) and memory (default 512)
+  --control PATH          a control socket for irqlab ctl (faults, interrupts, stats)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -30,6 +32,7 @@ export async function run(argv: string[]): Promise<number> {
       'no-module': { type: 'boolean' },
       cpus: { type: 'string', default: '2' },
       mem: { type: 'string', default: '512' },
+      control: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -48,6 +51,8 @@ export async function run(argv: string[]): Promise<number> {
     module: ours ? {} : false, modules: own, console: 'inherit', consoleShell: true,
     onProgress: (p) => err(p.message),
   });
+  const control = values.control ? await ControlServer.listen(values.control, { device: bed.device, server: bed.server }, err) : undefined;
+  if (control) err(`control socket: ${control.path} (irqlab ctl ${control.path} ...)`);
   for (const m of own) {
     await bed.vm.insmod(basename(m));
     err(`loaded ${basename(m)}`);
@@ -62,6 +67,7 @@ export async function run(argv: string[]): Promise<number> {
       done = true;
       if (process.stdin.isTTY) process.stdin.setRawMode(false);
       process.stdin.destroy(); // or the open stdin keeps the process alive
+      await control?.close();
       await bed.stop();
       resolve(code);
     };

@@ -4,6 +4,7 @@ import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { VfioUserServer } from '../server/server.ts';
+import { ControlServer } from '../control/server.ts';
 import { loadDevice, builtinDevices, DEFAULT_DEVICE } from '../devices/registry.ts';
 
 const help = `usage: irqlab serve [DEVICE] --socket PATH [options]
@@ -19,6 +20,7 @@ options:
                        (--socket-path=PATH is accepted too). Default: DEVICE.sock
                        in a private directory (0700) under $XDG_RUNTIME_DIR or /tmp
   --allow-uid UID      also accept clients running as UID (repeatable)
+  --control PATH       open a control socket for irqlab ctl (faults, interrupts, stats)
   --quiet              no log lines on stderr
 `;
 
@@ -44,6 +46,7 @@ export async function run(argv: string[]): Promise<number> {
       socket: { type: 'string' },
       'socket-path': { type: 'string' },
       'allow-uid': { type: 'string', multiple: true },
+      control: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -65,13 +68,14 @@ export async function run(argv: string[]): Promise<number> {
   const device = await loadDevice(positionals[0]);
   const log = values.quiet ? () => {} : (line: string) => process.stderr.write(`irqlab: ${line}\n`);
   const server = new VfioUserServer(device, { socketPath, allowUids, log }).listen();
+  const control = values.control ? await ControlServer.listen(values.control, { device, server }, log) : undefined;
   process.stdout.write(`listening on ${socketPath}\n`);
 
   return await new Promise<number>((resolve) => {
     const stop = (sig: string) => {
       log(`${sig}: removing ${socketPath} and exiting`);
       server.close();
-      resolve(0);
+      void (control?.close() ?? Promise.resolve()).then(() => resolve(0));
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
