@@ -32,3 +32,28 @@ for (const name of alone) {
     t.pass();
   });
 }
+
+test.serial('the control socket drives the same faults as a script does (shared 6.12 guest)', async (t) => {
+  const { ControlServer } = await import('../../src/control/server.ts');
+  const { ControlClient } = await import('../../src/control/client.ts');
+  const path = `${bed.vm.tempDir}/control.sock`;
+  const cs = await ControlServer.listen(path, { device: bed.device, server: bed.server });
+  const ctl = await ControlClient.connect(path);
+  t.teardown(async () => {
+    ctl.close();
+    await cs.close();
+    bed.device.faults.clear();
+  });
+  const drv = bed.driver!;
+  const K = 4;
+  await ctl.addFault({ on: 'irq', kind: 'ims', index: 0, action: 'drop', skip: 1, count: 1 });
+  const before = await drv.queueCount(0);
+  for (let i = 0; i < K; i++) {
+    await ctl.complete(0, 1);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  t.is((await drv.queueCount(0)) - before, K - 1, 'one of K dropped, as with the drop-ims scenario');
+  const stats = (await ctl.stats()) as { irqs: Record<string, number> };
+  t.true(stats.irqs['ims:0:dropped'] >= 1);
+});
