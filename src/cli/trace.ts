@@ -7,7 +7,7 @@ import { RECORD_KINDS, type TraceRecord } from '../trace/format.ts';
 
 const help = `usage: irqlab trace FILE [options]
 
-Shows a trace recorded by irqlab (serve/boot --trace FILE, or TraceRecorder):
+Shows a trace written by irqlab's TraceRecorder (src/trace/recorder.ts):
 one line per record -- seconds since the start, kind, what happened.
 Messages: "<-" the client sent it, "->" irqlab sent it.
 
@@ -70,6 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   const kindWidth = Math.max(...[...(filter.kinds ?? RECORD_KINDS), 'drop'].map((k) => k.length));
   let truncated: { bytes: number; offset: number } | undefined;
   let shown = 0;
+  let limited = false;
   try {
     for await (const r of readTrace(file, { onTruncated: (t) => (truncated = t) })) {
       if (r.kind === 'header') {
@@ -77,8 +78,12 @@ export async function run(argv: string[]): Promise<number> {
         else await out.write(`# ${headerText(r)}\n`);
         continue;
       }
+      if (r.kind === 'end') stats?.noteEnd(r);
       if (!matches(filter, r)) continue;
-      if (shown >= limit) break;
+      if (shown >= limit) {
+        limited = true;
+        break;
+      }
       shown++;
       if (stats) stats.add(r as TraceRecord);
       else await out.write(`${line(r, kindWidth)}\n`);
@@ -93,7 +98,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  if (stats) await out.write(stats.render({ truncated }));
+  if (stats) await out.write(stats.render({ truncated, limited }));
   await out.end();
   if (truncated) {
     process.stderr.write(`irqlab trace: ${file} ends inside a record (${truncated.bytes} bytes from byte ${truncated.offset} ignored): the recorder was stopped without close()\n`);

@@ -32,7 +32,7 @@ export class PackWriter {
   /** A number: unsigned, signed or float64 as it needs. */
   num(v: number): this {
     const b = this.buf;
-    if (Number.isInteger(v) && v >= 0) {
+    if (Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
       if (v < 0x80) b[this.at++] = v;
       else if (v < 0x100) {
         b[this.at++] = 0xcc;
@@ -50,7 +50,7 @@ export class PackWriter {
         b.writeBigUInt64BE(BigInt(v), this.at);
         this.at += 8;
       }
-    } else if (Number.isInteger(v) && v >= -0x80000000) {
+    } else if (Number.isInteger(v) && v < 0 && v >= -0x80000000) {
       b[this.at++] = 0xd2;
       b.writeInt32BE(v, this.at);
       this.at += 4;
@@ -65,6 +65,7 @@ export class PackWriter {
   /** An unsigned 64-bit value (addresses). */
   u64(v: number | bigint): this {
     if (typeof v === 'number') return this.num(v);
+    if (v >= 0n && v <= 0xffffffffn) return this.num(Number(v));
     this.buf[this.at++] = 0xcf;
     this.buf.writeBigUInt64BE(BigInt.asUintN(64, v), this.at);
     this.at += 8;

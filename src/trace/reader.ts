@@ -37,10 +37,12 @@ export async function* readTrace(file: string, opts: ReadOptions = {}): AsyncGen
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       const buf: Buffer = held ? Buffer.concat([held, chunk]) : chunk;
       const values: unknown[] = [];
+      const starts: number[] = [];
       let used = 0;
       try {
-        unpackr.unpackMultiple(buf, (value: unknown, _start?: number, end?: number) => {
+        unpackr.unpackMultiple(buf, (value: unknown, start?: number, end?: number) => {
           values.push(value);
+          starts.push(offset + start!);
           used = end!;
         });
       } catch (err) {
@@ -48,8 +50,12 @@ export async function* readTrace(file: string, opts: ReadOptions = {}): AsyncGen
         if (!e.incomplete) throw new TraceFormatError(file, `not a trace, or corrupt at byte ${offset + used}: ${(err as Error).message}`);
         used = e.lastPosition ?? used;
       }
-      for (const v of values) {
-        const rec = count === 0 ? header(file, v) : record(v, fields);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (count > 0 && !(Array.isArray(v) && typeof v[0] === 'string' && typeof v[1] === 'number')) {
+          throw new TraceFormatError(file, `corrupt at byte ${starts[i]}: a record is [kind, t, ...], found ${describeValue(v)}`);
+        }
+        const rec = count === 0 ? header(file, v) : record(v as unknown[], fields);
         if (rec.kind === 'header') fields = { ...FIELDS, ...rec.fields };
         count++;
         yield rec;
@@ -76,10 +82,14 @@ function header(file: string, v: unknown): TraceHeader {
   return h as TraceHeader;
 }
 
-/** [kind, t, ...fields] into a record object; absent (nil) fields are left out. */
-function record(v: unknown, fields: Record<string, readonly string[]>): TraceRecord {
-  if (!Array.isArray(v) || typeof v[0] !== 'string') return { kind: 'unknown', t: 0, raw: v } as unknown as TraceRecord;
-  const kind = v[0];
+function describeValue(v: unknown): string {
+  const s = JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? String(x) : x instanceof Uint8Array ? `<${x.length} bytes>` : x)) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
+}
+
+/** [kind, t, ...fields] into a record object; absent (nil) fields are left out. Kinds this reader does not know keep their fields as `values`. */
+function record(v: unknown[], fields: Record<string, readonly string[]>): TraceRecord {
+  const kind = v[0] as string;
   const out: Record<string, unknown> = { kind, t: v[1] };
   const names = fields[kind];
   if (names) {

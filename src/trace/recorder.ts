@@ -39,11 +39,11 @@ const closeAsync = promisify(closeFd);
 
 /** Payloads up to this size go into the trace as they are, decoded when read. */
 export const SMALL_PAYLOAD = 96;
-/** A msg record's bytes besides its payload, at most. */
-const MSG_FIXED = 64;
+/** A msg, dma, irq or drop record's bytes besides its payload, data or detail, at most (about 50 by count). */
+const FIXED_MAX = 80;
 
 export interface TraceOptions {
-  /** Most bytes of packed records held for the disk; past it records are dropped and counted. Default 1 MiB. */
+  /** Most bytes of packed records held for the disk; past it records are dropped and counted. Default 4 MiB (about 50 ms of a posted-write storm). */
   bufferBytes?: number;
   /** Bytes per write. Default 64 KiB (at most half of bufferBytes). */
   chunkBytes?: number;
@@ -92,13 +92,18 @@ export interface AttachTargets {
   server?: VfioUserServer;
   /** Interrupts, resets and guest errors (a PciFunction); default the server's device. */
   device?: DeviceModel;
-  /** A fault engine emitting 'fault' events; or call recordFault() yourself. */
-  faults?: Emitter;
+  /**
+   * A fault engine emitting 'fault' events. Default: the device's own
+   * (PciFunction.faults); false for none (then call recordFault() yourself).
+   */
+  faults?: Emitter | false;
 }
 
 interface Chunk {
   buf: Buffer;
   len: number;
+  /** Records in it (if it is never written, they count as dropped). */
+  records: number;
 }
 
 const enum State { Open, Closing, Closed }
@@ -138,11 +143,12 @@ export class TraceRecorder {
   private readonly pids = new WeakMap<Session, number>();
   /** The tap and the chains made with it. */
   private readonly ours = new WeakSet<Tap>();
+  private readonly attached = new WeakSet<object>();
 
   private constructor(private readonly fd: number, readonly file: string, private readonly opts: TraceOptions) {
     this.t0 = process.hrtime.bigint();
     this.startedAtMs = Date.now();
-    this.bufferBytes = Math.max(opts.bufferBytes ?? 1 << 20, 8192);
+    this.bufferBytes = Math.max(opts.bufferBytes ?? 4 << 20, 8192);
     this.chunkBytes = Math.min(opts.chunkBytes ?? 64 << 10, this.bufferBytes >> 1);
     this.maxChunks = Math.floor(this.bufferBytes / this.chunkBytes);
     this.device = opts.device;
@@ -152,9 +158,10 @@ export class TraceRecorder {
     if (this.device) this.writeHeader();
   }
 
-  /** Creates (or truncates) `file` and starts the clock. */
+  /** Creates (or truncates) `file`, mode 0600, and starts the clock. */
   static async open(file: string, opts: TraceOptions = {}): Promise<TraceRecorder> {
-    const fd = await openAsync(file, 'w', 0o644);
+    // 0600: a trace holds bytes of guest memory and device registers.
+    const fd = await openAsync(file, 'w', 0o600);
     return new TraceRecorder(fd, file, opts);
   }
 
@@ -177,7 +184,7 @@ export class TraceRecorder {
     if (!this.headerDone) this.writeHeader();
     // Packed before begin(), which packs nothing with msgpackr (one shared output buffer).
     const summary = n > SMALL_PAYLOAD ? this.packr.pack(summarise(header, payload), RESET_BUFFER_MODE) : null;
-    const w = this.begin(t, MSG_FIXED + (summary ? summary.length : n));
+    const w = this.begin(t, FIXED_MAX + (summary ? summary.length : n));
     if (w) {
       w.array(10).str('msg').num(t).str(dir).num(header.id).num(header.command).num(header.flags).num(header.error).num(header.size).num(fdCount);
       if (summary) w.raw(summary);
@@ -196,7 +203,7 @@ export class TraceRecorder {
     const s = summarise(header, payload);
     if (!s || s.malformed !== undefined) return;
     const op = header.command === Command.DMA_WRITE ? 'write' : 'read';
-    const w = this.begin(t, MSG_FIXED + (s.data?.length ?? 0));
+    const w = this.begin(t, FIXED_MAX + (s.data?.length ?? 0));
     if (!w) return;
     w.array(8).str('dma').num(t).str(op).num(header.id).u64(s.address ?? 0).num(s.count ?? 0);
     if (s.value !== undefined) w.u64(s.value);
@@ -224,10 +231,16 @@ export class TraceRecorder {
    * and a fault engine. close() stops listening.
    */
   attach(targets: AttachTargets): this {
-    const { server, faults } = targets;
-    const device = targets.device ?? server?.device;
+    const device = targets.device ?? targets.server?.device;
     if (device && !this.device) this.device = device;
     if (!this.headerDone) this.writeHeader();
+    // Each source once, however often attach() names it.
+    const fresh = <T extends object>(x: T | undefined): T | undefined => {
+      if (!x || this.attached.has(x)) return undefined;
+      this.attached.add(x);
+      return x;
+    };
+    const server = fresh(targets.server);
     if (server) {
       const onConnect = (session: Session, peer: PeerCred) => {
         this.tapConnection(session.conn);
@@ -250,8 +263,8 @@ export class TraceRecorder {
       });
       if (server.session) this.tapConnection(server.session.conn);
     }
-    const emitter = device as unknown as Partial<Emitter> | undefined;
-    if (emitter && typeof emitter.on === 'function' && typeof emitter.off === 'function') {
+    const emitter = fresh(emitterOf(device));
+    if (emitter) {
       const onIrq = (e: IrqEvent) => this.recordIrq(e);
       const onReset = (reason: string) => this.put(['reset', this.now(), String(reason)]);
       const onGuestError = (message: string) => this.put(['guest-error', this.now(), String(message)]);
@@ -259,15 +272,16 @@ export class TraceRecorder {
       emitter.on('reset', onReset);
       emitter.on('guest-error', onGuestError);
       this.undo.push(() => {
-        emitter.off!('irq', onIrq);
-        emitter.off!('reset', onReset);
-        emitter.off!('guest-error', onGuestError);
+        emitter.off('irq', onIrq);
+        emitter.off('reset', onReset);
+        emitter.off('guest-error', onGuestError);
       });
     }
-    if (faults) {
+    const engine = fresh(targets.faults === false ? undefined : targets.faults ?? emitterOf((device as { faults?: unknown } | undefined)?.faults));
+    if (engine) {
       const onFault = (f: FaultInput) => this.recordFault(f);
-      faults.on('fault', onFault);
-      this.undo.push(() => faults.off('fault', onFault));
+      engine.on('fault', onFault);
+      this.undo.push(() => engine.off('fault', onFault));
     }
     return this;
   }
@@ -281,7 +295,7 @@ export class TraceRecorder {
   recordIrq(e: IrqEvent): void {
     if (this.state !== State.Open) return;
     const t = this.now();
-    const w = this.begin(t, MSG_FIXED + (e.detail ? PackWriter.strMax(e.detail) : 0));
+    const w = this.begin(t, FIXED_MAX + (e.detail ? PackWriter.strMax(e.detail) : 0));
     if (!w) return;
     w.array(8).str('irq').num(t).str(e.kind).num(e.index).str(e.outcome);
     if (e.address !== undefined) w.u64(u64(e.address));
@@ -293,7 +307,7 @@ export class TraceRecorder {
     this.commit();
   }
 
-  /** A fault rule acted (the fault engine calls this, or attach({ faults }) does). */
+  /** A fault rule acted (attach() calls this for the device's fault engine; call it for any other). */
   recordFault(f: FaultInput): void {
     if (this.state !== State.Open) return;
     const rule = f.id !== undefined && String(f.rule) !== f.id ? `${f.id}: ${f.rule}` : String(f.rule);
@@ -370,6 +384,10 @@ export class TraceRecorder {
    */
   private begin(t: number, need: number): PackWriter | null {
     if (this.state !== State.Open) return null;
+    if (this.failure) {
+      this.dropped++;
+      return null;
+    }
     if (!this.headerDone) this.writeHeader();
     if (this.pendingDrops > 0 && !this.putDropRecord(t)) {
       this.pendingDrops++;
@@ -390,6 +408,7 @@ export class TraceRecorder {
   private commit(): void {
     const c = this.current!;
     c.len = this.writer.at;
+    c.records++;
     this.records++;
     const buffered = this.queuedBytes + c.len;
     if (buffered > this.peakBuffered) this.peakBuffered = buffered;
@@ -400,7 +419,7 @@ export class TraceRecorder {
    * (Packed by hand: msgpackr's output buffer may hold the caller's record.)
    */
   private putDropRecord(t: number): boolean {
-    const c = this.room(MSG_FIXED);
+    const c = this.room(FIXED_MAX);
     if (!c) return false;
     this.writer.into(c.buf, c.len).array(4).str('drop').num(t).num(this.pendingDrops).num(this.dropsSince);
     c.len = this.writer.at;
@@ -433,11 +452,11 @@ export class TraceRecorder {
       const chunks = Math.ceil(need / this.chunkBytes);
       if (this.chunks + chunks > this.maxChunks) return null;
       this.chunks += chunks;
-      return (this.current = { buf: Buffer.allocUnsafe(chunks * this.chunkBytes), len: 0 });
+      return (this.current = { buf: Buffer.allocUnsafe(chunks * this.chunkBytes), len: 0, records: 0 });
     }
     const buf = this.spare.pop() ?? (this.chunks < this.maxChunks ? (this.chunks++, Buffer.allocUnsafe(this.chunkBytes)) : undefined);
     if (!buf) return null;
-    return (this.current = { buf, len: 0 });
+    return (this.current = { buf, len: 0, records: 0 });
   }
 
   private seal(): void {
@@ -517,6 +536,8 @@ export class TraceRecorder {
   private discard(chunks: Chunk[]): void {
     for (const c of chunks) {
       this.queuedBytes -= c.len;
+      this.records -= c.records;
+      this.dropped += c.records;
       this.release(c.buf);
     }
   }
@@ -562,6 +583,11 @@ export class TraceRecorder {
     await closeAsync(this.fd);
     if (this.failure) throw new Error(`trace ${this.file}: writing failed (${this.failure.message}); ${this.dropped} records dropped`);
   }
+}
+
+function emitterOf(x: unknown): Emitter | undefined {
+  const e = x as Partial<Emitter> | undefined;
+  return e && typeof e.on === 'function' && typeof e.off === 'function' ? (e as Emitter) : undefined;
 }
 
 function describeDevice(device: DeviceModel | undefined, name: string | undefined): TraceDevice | undefined {

@@ -12,9 +12,9 @@ import { errnoName } from '../protocol/errno.ts';
 import { table } from '../cli/table.ts';
 import type { MsgRecord, Summary, TraceHeader, TraceRecord, U64 } from './format.ts';
 
-/** Seconds since the start, 6 decimals: "   0.512340". */
+/** Seconds since the start, 6 decimals, aligned up to 9999 s: "    0.512340". */
 export function formatTime(us: number): string {
-  return (us / 1e6).toFixed(6).padStart(10);
+  return (us / 1e6).toFixed(6).padStart(11);
 }
 
 export function hex(v: U64, digits = 0): string {
@@ -221,19 +221,26 @@ export class TraceStatsBuilder {
         this.droppedInDropRecords += r.count;
         break;
       case 'end':
-        this.end = { records: r.records, dropped: r.dropped };
+        this.noteEnd(r);
         break;
     }
   }
 
-  render(opts: { truncated?: { bytes: number } } = {}): string {
+  /** The end record, also when the selection leaves it out: it says whether the trace is complete. */
+  noteEnd(r: { records: number; dropped: number }): void {
+    this.end = { records: r.records, dropped: r.dropped };
+  }
+
+  /** truncated: the file ends inside a record; limited: reading stopped at --limit, before the end. */
+  render(opts: { truncated?: { bytes: number }; limited?: boolean } = {}): string {
     const out: string[] = [];
     if (this.header) out.push(headerText(this.header));
     const span = this.first === undefined ? 0 : this.last - this.first;
     out.push(`${this.records} records over ${(span / 1e6).toFixed(6)} s` +
       (this.first !== undefined ? ` (${formatTime(this.first).trim()} to ${formatTime(this.last).trim()})` : ''));
     if (opts.truncated) out.push(`the file ends inside a record (${opts.truncated.bytes} bytes ignored): the recorder was stopped without close()`);
-    else if (!this.end && this.header) out.push('no end record: the recorder did not close the trace (or the selection left it out)');
+    else if (opts.limited) out.push('(the first records only: --limit)');
+    else if (!this.end && this.header) out.push('no end record: the recorder did not close the trace (killed?); what it had not written yet is missing');
 
     const kinds = [...this.byKind.entries()].sort((a, b) => b[1] - a[1]);
     out.push('', table(['kind', 'records'], kinds, ['l', 'r']));

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Region, IrqIndex } from '../../src/protocol/index.ts';
-import { Reg, IMS_TABLE_OFFSET } from '../../src/devices/ims-queue.ts';
+import { ImsQueueDevice, Reg, IMS_TABLE_OFFSET } from '../../src/devices/ims-queue.ts';
 import * as R from '../../src/pci/regs.ts';
 import { TraceRecorder, readTrace, type TraceRecord, type ReadOptions } from '../../src/trace/index.ts';
 import { startServer, until } from '../helpers/server.ts';
@@ -31,9 +31,9 @@ export async function records(file: string, opts?: ReadOptions): Promise<TraceRe
  * and fired into the client's (unshared) memory as a DMA_WRITE, a reset,
  * then the client leaves.
  */
-export async function recordSession(file: string, opts: { viaAttachOnly?: boolean } = {}): Promise<{ rec: TraceRecorder; pid: number }> {
+export async function recordSession(file: string): Promise<TraceRecorder> {
   const rec = await TraceRecorder.open(file, { deviceName: 'ims-queue' });
-  const h = startServer(undefined, opts.viaAttachOnly ? {} : { tap: rec.tap });
+  const h = startServer(new ImsQueueDevice(), { tap: rec.tap });
   rec.attach({ server: h.server, device: h.device });
   try {
     const c = await h.connect();
@@ -59,7 +59,7 @@ export async function recordSession(file: string, opts: { viaAttachOnly?: boolea
     c.close();
     await until(() => h.server.session === null, 2000, 'the session to end');
     await rec.close();
-    return { rec, pid: process.pid };
+    return rec;
   } finally {
     h.close();
   }
