@@ -18,6 +18,7 @@ import { buildPrograms, gccVersion, OUT_DIR, REPO_DIR, type Programs } from './b
 import { startServer, runJson, cpuTimeNs, loadNow, pinThread, leastBusyCpu, type ServerProcess } from './processes.ts';
 import { metricDefs, summarise, renderTable, type MetricResult } from './report.ts';
 import type { IrqBenchResult } from './irq.ts';
+import { runGuestBench, type GuestBenchResult } from './guest.ts';
 
 export interface BenchOptions {
   rounds?: number;
@@ -26,6 +27,8 @@ export interface BenchOptions {
   progress?: (line: string) => void;
   /** Where results.json goes (default bench/out/results.json). */
   outFile?: string;
+  /** Skip the guest rows (no boot). */
+  noGuest?: boolean;
 }
 
 export interface Sizes {
@@ -95,6 +98,7 @@ export interface BenchResults {
   options: { rounds: number; quick: boolean; sizes: Sizes; sameCpuPerRound: (number | null)[] };
   metrics: MetricResult[];
   rounds: RoundRecord[];
+  guest?: GuestBenchResult | null;
   errors: string[];
   notes: string[];
 }
@@ -106,7 +110,7 @@ const NOTES = [
   'round trip: the client and the server main thread pinned to the least busy CPU of the round (options.sameCpuPerRound); "left to the scheduler": unpinned, which on a VM without halt polling swings from run to run between one CPU and a cross-CPU wake-up of tens of us',
   'server CPU: schedstat run time of all the server process threads over the client run, divided by the operations sent',
   'IMS: server and TS client share one Node thread, so the rate is the cost of both ends',
-  'guest rows: to be filled by the guest-side benchmark (metrics with section "guest")',
+  'guest rows: one 6.12 guest (TCG), measured once after the rounds; interrupts taken: the guest rings a doorbell and waits for the interrupt its completion raises, one after the other (back-to-back interrupts on a pending vector would merge in the APIC)',
 ];
 
 function clientArgs(s: Sizes, mode: Mode): string[] {
@@ -246,7 +250,15 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ results: Benc
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const metrics = collect(records);
+  let guest: GuestBenchResult | null = null;
+  if (!opts.noGuest) {
+    try {
+      guest = await runGuestBench({ quick, progress: say });
+    } catch (err) {
+      errors.push(`guest: ${(err as Error).message}`);
+    }
+  }
+  const metrics = collect(records, guest);
   const results: BenchResults = {
     schema: 'irqlab-bench/1',
     startedAt: started.toISOString(),
@@ -259,6 +271,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ results: Benc
     options: { rounds, quick, sizes: s, sameCpuPerRound: placements.map((p) => p?.cpu ?? null) },
     metrics,
     rounds: records,
+    guest,
     errors,
     notes: NOTES,
   };
@@ -269,7 +282,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ results: Benc
 }
 
 /** Per-metric values of every round for both columns, then medians. */
-function collect(records: RoundRecord[]): MetricResult[] {
+function collect(records: RoundRecord[], guest: GuestBenchResult | null): MetricResult[] {
   const pick = (fn: (r: RoundRecord, side: ServerName) => number | null | undefined) => (side: ServerName) => records.map((r) => fn(r, side) ?? null);
   const sock = (mode: Mode, fn: (c: ClientResult) => number | undefined) => pick((r, side) => {
     const res = r.socket[side][mode]?.result;
@@ -293,6 +306,16 @@ function collect(records: RoundRecord[]): MetricResult[] {
     eventfd_raw_per_s: pick((r, side) => (side === 'floor' ? r.eventfdC?.signals_per_s : side === 'irqlab' ? r.irq?.eventfdRaw.perSecond : null)),
     ims_per_s: pick((r, side) => (side === 'irqlab' ? r.irq?.ims.perSecond : null)),
   };
+  const once = (v: number | undefined) => (side: ServerName) => [side === 'irqlab' && v !== undefined ? v : null];
+  Object.assign(values, {
+    guest_mmio_reads_per_s: once(guest?.mmioReadsPerSecond),
+    guest_storm_issued_per_s: once(guest?.storm.issuedPerSecond),
+    guest_storm_absorbed_per_s: once(guest?.storm.absorbedPerSecond),
+    guest_storm_nomulti_issued_per_s: once(guest?.stormNoMulti?.issuedPerSecond),
+    guest_storm_nomulti_absorbed_per_s: once(guest?.stormNoMulti?.absorbedPerSecond),
+    guest_ims_per_s: once(guest?.ims.perSecond),
+    guest_msix_per_s: once(guest?.msix.perSecond),
+  });
   return metricDefs.map((def) => {
     const v = values[def.id];
     return v ? summarise(def, v('floor'), v('nodeFloor'), v('irqlab')) : summarise(def, [], [], []);
@@ -307,8 +330,8 @@ export function describeRun(r: BenchResults): string {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { values } = parseArgs({ options: { rounds: { type: 'string' }, quick: { type: 'boolean' } } });
-  const { results, table } = await runBench({ rounds: values.rounds ? Number(values.rounds) : undefined, quick: values.quick });
+  const { values } = parseArgs({ options: { rounds: { type: 'string' }, quick: { type: 'boolean' }, 'no-guest': { type: 'boolean' } } });
+  const { results, table } = await runBench({ rounds: values.rounds ? Number(values.rounds) : undefined, quick: values.quick, noGuest: values['no-guest'] });
   process.stdout.write(`${describeRun(results)}\n\n${table}\n`);
   if (results.errors.length) process.stdout.write(`\nerrors:\n${results.errors.map((e) => `  ${e}`).join('\n')}\n`);
   process.stdout.write(`\nresults: ${join(OUT_DIR, 'results.json')}\n`);

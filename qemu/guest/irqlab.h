@@ -114,6 +114,7 @@ void irqlab_reset_counts(struct irqlab_dev *idev);
 /* irqlab_bench.c */
 int irqlab_storm(struct irqlab_dev *idev, u32 n);
 int irqlab_mmio_reads(struct irqlab_dev *idev, u32 n);
+int irqlab_pingpong(struct irqlab_dev *idev, unsigned int q, u32 n);
 
 /* irqlab_ims.c */
 int irqlab_ims_init_table(struct irqlab_dev *idev, bool sysmem);

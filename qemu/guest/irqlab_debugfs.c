@@ -48,8 +48,8 @@
  *   0xHHHHHHHH" per line: ID VERSION NUM_QUEUES IMS_CAP IMS_OFFSET CTRL
  *   SCRATCH DB_COUNT DB_LAST IMS_PENDING_LO IMS_PENDING_HI.
  *
- * run (read): the last storm/reads loop, one line
- *	op storm|reads n N value 0xHHHHHHHH loop_ns L read_ns R
+ * run (read): the last storm/reads/pingpong loop, one line
+ *	op storm|reads|pingpong n N value 0xHHHHHHHH loop_ns L read_ns R
  *   value: DB_COUNT read after a storm, the ID register after reads; loop_ns:
  *   the loop itself; read_ns: the read after a storm (it waits behind every
  *   posted write). "op none" before any run.
@@ -66,6 +66,8 @@
  *	storm N				N posted writes to DOORBELL, then one read of
  *					DB_COUNT (result in "run")
  *	reads N				N reads of the ID register (result in "run")
+ *	pingpong Q N			N times: doorbell of queue Q, wait for its
+ *					interrupt (result in "run"; value = timeouts)
  *   mask/unmask do not nest: masking a masked irq is a no-op. A malformed
  *   command or an index out of range fails with EINVAL, a well-formed one
  *   the device cannot do (no IMS irq for that queue, no MSI-X) with ENODEV;
@@ -282,6 +284,11 @@ static int ctl_exec(struct irqlab_dev *idev, char *cmd)
 		if (b || parse_uint(a, &x))
 			return -EINVAL;
 		return verb[0] == 's' ? irqlab_storm(idev, x) : irqlab_mmio_reads(idev, x);
+	}
+	if (!strcmp(verb, "pingpong")) {
+		if (parse_uint(a, &x) || parse_uint(b, &y))
+			return -EINVAL;
+		return irqlab_pingpong(idev, x, y);
 	}
 	if (!strcmp(verb, "reset_counts")) {
 		if (a)

@@ -17,6 +17,7 @@ Machine-readable results: bench/out/results.json.
 
 options:
   --rounds N   rounds (default 5; 3 with --quick)
+  --no-guest   skip the guest rows (no QEMU boot)
   --quick      smaller loads (about 20 s instead of about a minute)
   --profile    then show where irqlab's time goes: user/kernel CPU and system
                calls per operation for each server (perf, when allowed), and
@@ -31,6 +32,7 @@ export async function run(argv: string[]): Promise<number> {
       rounds: { type: 'string' },
       quick: { type: 'boolean' },
       profile: { type: 'boolean' },
+      'no-guest': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -44,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   const progress = (line: string) => process.stderr.write(`${line}\n`);
-  const { results, table } = await runBench({ rounds, quick: values.quick, progress });
+  const { results, table } = await runBench({ rounds, quick: values.quick, progress, noGuest: values['no-guest'] });
   process.stdout.write(`\n${describeRun(results)}\n\n${table}\n`);
   if (results.errors.length) process.stdout.write(`\nerrors:\n${results.errors.map((e) => `  ${e}`).join('\n')}\n`);
   process.stdout.write(`\nresults: ${join(OUT_DIR, 'results.json')}\n`);

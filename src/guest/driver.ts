@@ -47,9 +47,9 @@ export interface HierarchyRow {
 }
 
 export interface LoopRun {
-  op: 'storm' | 'reads';
+  op: 'storm' | 'reads' | 'pingpong';
   n: number;
-  /** DB_COUNT after a storm, the ID register after reads. */
+  /** DB_COUNT after a storm, the ID register after reads, timeouts after pingpong. */
   value: number;
   loopNs: number;
   /** The read after a storm (it waits behind every posted write). */
@@ -66,7 +66,7 @@ export function parseRegs(text: string): Record<string, number> {
 }
 
 export function parseRun(text: string): LoopRun | undefined {
-  const m = /^op (storm|reads) n (\d+) value (0x[0-9a-f]+) loop_ns (\d+) read_ns (\d+)/.exec(text.trim());
+  const m = /^op (storm|reads|pingpong) n (\d+) value (0x[0-9a-f]+) loop_ns (\d+) read_ns (\d+)/.exec(text.trim());
   if (!m) return undefined;
   return { op: m[1] as LoopRun['op'], n: Number(m[2]), value: Number(m[3]), loopNs: Number(m[4]), readNs: Number(m[5]) };
 }
@@ -159,8 +159,9 @@ export class GuestDriver {
    * Runs an MMIO loop in the guest kernel: `storm` (n posted writes to the
    * doorbell, then a read of its counter) or `reads` (n register reads).
    */
-  async loop(op: 'storm' | 'reads', n: number, timeoutMs = 120_000): Promise<LoopRun> {
-    const r = await this.shell.run(`echo '${op} ${n}' > ${this.dir}/ctl && cat ${this.dir}/run`, { timeoutMs });
+  async loop(op: 'storm' | 'reads' | 'pingpong', n: number, opts: { queue?: number; timeoutMs?: number } = {}): Promise<LoopRun> {
+    const args = op === 'pingpong' ? `${opts.queue ?? 0} ${n}` : `${n}`;
+    const r = await this.shell.run(`echo '${op} ${args}' > ${this.dir}/ctl && cat ${this.dir}/run`, { timeoutMs: opts.timeoutMs ?? 120_000 });
     const run = parseRun(r.stdout);
     if (r.status !== 0 || !run) throw new GuestDriverError(`ctl "${op} ${n}" failed: ${r.stderr.trim() || r.stdout.trim() || `status ${r.status}`}`);
     return run;
