@@ -122,13 +122,13 @@ export interface IrqRecord {
   detail?: string;
 }
 
-/** A DMA access the device made through the client (a DMA_READ/DMA_WRITE it sent). */
+/** A DMA access the device made: a DMA_READ/DMA_WRITE it sent, or an access to shared memory. */
 export interface DmaRecord {
   kind: 'dma';
   t: number;
   op: 'read' | 'write';
-  /** The message id, to find the reply. */
-  id: number;
+  /** The message id, to find the reply; absent for shared memory the device accessed in place. */
+  id?: number;
   address: U64;
   count: number;
   value?: U64;

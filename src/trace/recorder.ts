@@ -30,7 +30,7 @@ import type { PciIds } from '../pci/function.ts';
 import type { VfioUserServer } from '../server/server.ts';
 import type { Session } from '../server/session.ts';
 import type { PeerCred } from '../../ffi/index.ts';
-import { summarise, u64 } from './summary.ts';
+import { summarise, accessed, u64 } from './summary.ts';
 import { PackWriter } from './pack.ts';
 import { FIELDS, TRACE_FORMAT, TRACE_VERSION, irqlabVersion, type TraceDevice, type TraceHeader } from './format.ts';
 
@@ -209,6 +209,25 @@ export class TraceRecorder {
     if (s.value !== undefined) w.u64(s.value);
     else w.nil();
     if (s.data) w.bin(s.data);
+    else w.nil();
+    this.commit();
+  }
+
+  /**
+   * A DMA access that sent no message: the device reading or writing memory
+   * the client shared with a descriptor (DmaSpace.readLocal/writeLocal). A
+   * `dma` record without a message id.
+   */
+  recordDmaAccess(op: 'read' | 'write', address: bigint, data: Uint8Array): void {
+    if (this.state !== State.Open) return;
+    const t = this.now();
+    const a = accessed(data);
+    const w = this.begin(t, FIXED_MAX + (a.data?.length ?? 0));
+    if (!w) return;
+    w.array(8).str('dma').num(t).str(op).nil().u64(u64(address)).num(data.length);
+    if (a.value !== undefined) w.u64(a.value);
+    else w.nil();
+    if (a.data) w.bin(a.data);
     else w.nil();
     this.commit();
   }

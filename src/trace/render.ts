@@ -136,7 +136,7 @@ export function describe(r: TraceRecord): string {
       return `${what} ${r.outcome}${msg}${r.detail ? ` (${r.detail})` : ''}`;
     }
     case 'dma':
-      return `${r.op} ${hex(r.address)} ${bytes(r.count)}${dataText(r)} #${r.id}`;
+      return `${r.op} ${hex(r.address)} ${bytes(r.count)}${dataText(r)}${r.id === undefined ? ' (shared memory)' : ` #${r.id}`}`;
     case 'fault':
       return `${r.action}${r.target ? ` ${r.target}` : ''} (rule ${r.rule})${r.detail ? `: ${r.detail}` : ''}`;
     case 'reset':

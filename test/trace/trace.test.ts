@@ -196,6 +196,23 @@ test('a file that cannot be written: close() says so, and every record after the
   t.like(rec.stats, { records: 0, dropped: 1001 });
 });
 
+test('DMA to shared memory, reported by whoever does it, is a dma record without a message id', async (t) => {
+  const d = tempDir();
+  t.teardown(() => d.remove());
+  const file = join(d.dir, 'local-dma.trace');
+  const rec = await TraceRecorder.open(file);
+  rec.recordDmaAccess('read', 0x100000n, Uint8Array.of(1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 1, 0, 0, 0));
+  rec.recordDmaAccess('write', 0x100010n, Uint8Array.of(0x31, 0, 0, 0));
+  await rec.close();
+  const dmas = (await records(file)).filter((r): r is DmaRecord => r.kind === 'dma');
+  t.deepEqual(dmas.map(({ t: _t, ...r }) => ({ ...r, data: r.data && [...r.data] })), [
+    { kind: 'dma', op: 'read', address: 0x100000, count: 16, data: [1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 1, 0, 0, 0] },
+    { kind: 'dma', op: 'write', address: 0x100010, count: 4, value: 0x31, data: undefined },
+  ]);
+  const out = cli(file, '--kind', 'dma').out;
+  t.regex(out, /dma +write 0x100010 4 B = 0x00000031 \(shared memory\)/);
+});
+
 // ---- filters -------------------------------------------------------------------
 
 const pick = (args: Parameters<typeof parseFilter>[0]) => {
