@@ -16,3 +16,6 @@ export { parseRule, describeRule, type FaultRule } from './faults/rules.ts';
 export type { Scenario, ScenarioContext, ScenarioModule } from './scenario/scenario.ts';
 export { Testbed, type TestbedOptions } from './lab/testbed.ts';
 export { GuestDriver } from './guest/driver.ts';
+export { TraceRecorder, readTrace } from './trace/index.ts';
+export { ControlServer } from './control/server.ts';
+export { ControlClient } from './control/client.ts';

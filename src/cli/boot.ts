@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import { Testbed } from '../lab/testbed.ts';
 import { ControlServer } from '../control/server.ts';
+import { TraceRecorder } from '../trace/index.ts';
 import { loadDevice, DEFAULT_DEVICE } from '../devices/registry.ts';
 import { ImsQueueDevice } from '../devices/ims-queue.ts';
 
@@ -20,6 +21,7 @@ options:
   --no-module             do not load irqlab.ko (loaded for the reference device)
   --cpus N, --mem MiB     guest CPUs (default 2) and memory (default 512)
   --control PATH          a control socket for irqlab ctl (faults, interrupts, stats)
+  --trace FILE            record every message, interrupt, DMA and fault (irqlab trace FILE)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -33,6 +35,7 @@ export async function run(argv: string[]): Promise<number> {
       cpus: { type: 'string', default: '2' },
       mem: { type: 'string', default: '512' },
       control: { type: 'string' },
+      trace: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -46,7 +49,10 @@ export async function run(argv: string[]): Promise<number> {
   const ours = device instanceof ImsQueueDevice && labKernel && !values['no-module'];
   const err = (s: string) => process.stderr.write(`irqlab: ${s}\n`);
   err(`booting ${values.kernel}${values.iommu ? ' with a vIOMMU' : ''}...`);
+  const rec = values.trace ? await TraceRecorder.open(values.trace, { deviceName: positionals[0] ?? DEFAULT_DEVICE }) : undefined;
   const bed = await Testbed.start({
+    server: rec ? { tap: rec.tap, dmaObserver: (op, a, d) => rec.recordDmaAccess(op, a, d) } : undefined,
+    onServer: (server) => rec?.attach({ server, device }),
     device, kernel: values.kernel, iommu: values.iommu, cpus: Number(values.cpus), memMiB: Number(values.mem),
     module: ours ? {} : false, modules: own, console: 'inherit', consoleShell: true,
     onProgress: (p) => err(p.message),
@@ -69,6 +75,7 @@ export async function run(argv: string[]): Promise<number> {
       process.stdin.destroy(); // or the open stdin keeps the process alive
       await control?.close();
       await bed.stop();
+      await rec?.close();
       resolve(code);
     };
     if (process.stdin.isTTY) process.stdin.setRawMode(true);

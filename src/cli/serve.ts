@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { VfioUserServer } from '../server/server.ts';
 import { ControlServer } from '../control/server.ts';
+import { TraceRecorder } from '../trace/index.ts';
 import { loadDevice, builtinDevices, DEFAULT_DEVICE } from '../devices/registry.ts';
 
 const help = `usage: irqlab serve [DEVICE] --socket PATH [options]
@@ -21,6 +22,8 @@ options:
                        in a private directory (0700) under $XDG_RUNTIME_DIR or /tmp
   --allow-uid UID      also accept clients running as UID (repeatable)
   --control PATH       open a control socket for irqlab ctl (faults, interrupts, stats)
+  --trace FILE         record every message, interrupt, DMA and fault (read it
+                       with irqlab trace FILE)
   --quiet              no log lines on stderr
 `;
 
@@ -47,6 +50,7 @@ export async function run(argv: string[]): Promise<number> {
       'socket-path': { type: 'string' },
       'allow-uid': { type: 'string', multiple: true },
       control: { type: 'string' },
+      trace: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -67,7 +71,12 @@ export async function run(argv: string[]): Promise<number> {
   });
   const device = await loadDevice(positionals[0]);
   const log = values.quiet ? () => {} : (line: string) => process.stderr.write(`irqlab: ${line}\n`);
-  const server = new VfioUserServer(device, { socketPath, allowUids, log }).listen();
+  const rec = values.trace ? await TraceRecorder.open(values.trace, { deviceName: positionals[0] ?? DEFAULT_DEVICE }) : undefined;
+  const server = new VfioUserServer(device, {
+    socketPath, allowUids, log, tap: rec?.tap,
+    dmaObserver: rec ? (op, a, d) => rec.recordDmaAccess(op, a, d) : undefined,
+  }).listen();
+  rec?.attach({ server, device });
   const control = values.control ? await ControlServer.listen(values.control, { device, server }, log) : undefined;
   process.stdout.write(`listening on ${socketPath}\n`);
 
@@ -75,7 +84,13 @@ export async function run(argv: string[]): Promise<number> {
     const stop = (sig: string) => {
       log(`${sig}: removing ${socketPath} and exiting`);
       server.close();
-      void (control?.close() ?? Promise.resolve()).then(() => resolve(0));
+      void (async () => {
+        await control?.close();
+        await rec?.close();
+      })().then(() => resolve(0), (err) => {
+        log(`could not finish the trace: ${(err as Error).message}`);
+        resolve(1);
+      });
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

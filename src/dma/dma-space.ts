@@ -22,6 +22,9 @@ export interface DmaWindow {
 /** Sends one of our own requests to the client. */
 export type DmaRequester = (command: number, payload: Uint8Array, noReply: boolean) => Promise<Reply>;
 
+/** Sees DMA to shared memory, which sends no message (traces). */
+export type DmaObserver = (op: 'read' | 'write', address: bigint, data: Uint8Array) => void;
+
 const U64_MAX = (1n << 64n) - 1n;
 
 export class DmaSpace {
@@ -29,7 +32,7 @@ export class DmaSpace {
 
   constructor(
     private readonly requester: DmaRequester,
-    private readonly limits: { maxMaps: number; maxXfer: () => number },
+    private readonly limits: { maxMaps: number; maxXfer: () => number; observe?: DmaObserver },
   ) {}
 
   get count(): number {
@@ -103,7 +106,9 @@ export class DmaSpace {
     const w = this.windowFor(address, length);
     if (!w?.region) return undefined;
     if (!w.readable) throw new VfioError(Errno.EFAULT, `DMA read of 0x${address.toString(16)}: window is not readable`);
-    return w.region.read(Number(address - w.address), length);
+    const data = w.region.read(Number(address - w.address), length);
+    this.limits.observe?.('read', address, data);
+    return data;
   }
 
   /** Writes guest memory now if it is shared with us; false if it needs messages. */
@@ -112,6 +117,7 @@ export class DmaSpace {
     if (!w?.region) return false;
     if (!w.writable) throw new VfioError(Errno.EFAULT, `DMA write to 0x${address.toString(16)}: window is not writable`);
     w.region.write(Number(address - w.address), data);
+    this.limits.observe?.('write', address, data);
     return true;
   }
 

@@ -25,6 +25,8 @@ export interface TestbedOptions<D extends PciFunction> extends Omit<VmOptions, '
   rootPort?: boolean;
   /** Extra properties of the vfio-user-pci device (e.g. x-msg-timeout). */
   deviceProperties?: Record<string, string | number | boolean>;
+  /** Called with the server before QEMU connects (to attach a trace recorder...). */
+  onServer?: (server: VfioUserServer) => void;
 }
 
 /** The guest module built for a lab kernel series ('6.12', '7.3'). */
@@ -51,6 +53,7 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
     const socketPath = join(dir, 'device.sock');
     const logs: string[] = [];
     const server = new VfioUserServer(device, { socketPath, log: (l) => logs.push(l), ...opts.server }).listen();
+    opts.onServer?.(server);
     const kernel = opts.kernel ?? '6.12';
     const wantModule = opts.module !== false && device instanceof ImsQueueDevice;
     const modules = [...(opts.modules ?? [])];

@@ -7,6 +7,7 @@ import { Errno, VfioError } from '../protocol/index.ts';
 import { Connection } from '../transport/connection.ts';
 import type { DeviceModel } from '../device/model.ts';
 import type { Tap } from '../transport/connection.ts';
+import type { DmaObserver } from '../dma/dma-space.ts';
 import { Session, type Interceptor } from './session.ts';
 import { defaultLimits, type ServerLimits } from './context.ts';
 
@@ -22,6 +23,8 @@ export interface ServerOptions {
   dmaTimeoutMs?: number;
   interceptor?: Interceptor;
   tap?: Tap;
+  /** Sees DMA to shared memory, which sends no message (traces). */
+  dmaObserver?: DmaObserver;
 }
 
 export interface ServerEvents {
@@ -80,6 +83,7 @@ export class VfioUserServer extends EventEmitter<ServerEvents> {
       dmaTimeoutMs: this.opts.dmaTimeoutMs,
       interceptor: this.opts.interceptor,
       tap: this.opts.tap,
+      dmaObserver: this.opts.dmaObserver,
       onEnd: (s, reason) => this.onSessionEnd(s, reason),
     });
     this.active = session;

@@ -3,7 +3,7 @@
 // device returns to its reset state.
 import { Connection, type HandlerResult, type Tap } from '../transport/connection.ts';
 import type { Message } from '../transport/message.ts';
-import { DmaSpace } from '../dma/dma-space.ts';
+import { DmaSpace, type DmaObserver } from '../dma/dma-space.ts';
 import type { DeviceModel } from '../device/model.ts';
 import { DEFAULT_MAX_DATA_XFER } from '../protocol/index.ts';
 import { dispatch } from './dispatch.ts';
@@ -20,6 +20,8 @@ export interface SessionOptions {
   dmaTimeoutMs?: number;
   interceptor?: Interceptor;
   tap?: Tap;
+  /** Sees DMA to shared memory (which sends no message). */
+  dmaObserver?: DmaObserver;
   onEnd?: (session: Session, reason: Error | undefined) => void;
 }
 
@@ -38,7 +40,7 @@ export class Session {
     }, { maxMessageSize, maxFds: opts.limits.maxMsgFds, requestTimeoutMs: opts.dmaTimeoutMs ?? 5000, log: opts.log, tap: opts.tap });
     const dma = new DmaSpace(
       (command, payload, noReply) => this.conn.request(command, payload, { noReply }),
-      { maxMaps: opts.limits.maxDmaMaps, maxXfer: () => this.ctx.peer?.maxDataXferSize ?? DEFAULT_MAX_DATA_XFER },
+      { maxMaps: opts.limits.maxDmaMaps, maxXfer: () => this.ctx.peer?.maxDataXferSize ?? DEFAULT_MAX_DATA_XFER, observe: opts.dmaObserver },
     );
     this.ctx = { device, dma, limits: opts.limits, peer: undefined, granted: undefined, stats, log: opts.log, close: () => this.close() };
     const faults = device.faults ? faultInterceptor(device.faults) : undefined;

@@ -91,3 +91,29 @@ test('bad arguments get a usage message and status 2', async (t) => {
   t.is(await u.exit, 1);
   t.regex(u.stderr(), /unknown device "no-such-device"; built-in devices: ims-queue/);
 });
+
+test('serve --trace records the session; irqlab trace shows it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'irqlab-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = join(dir, 'dev.sock');
+  const file = join(dir, 'trace.irqlab');
+  const s = serve(['--socket', sock, '--trace', file]);
+  await s.firstLine;
+  const c = await VfioUserClient.connect(sock);
+  await c.write16(7, 4, 0x6);
+  await c.dmaMap(0x100000n, 0x10000);
+  await c.read32(0, 0x28);
+  c.close();
+  await new Promise((r) => setTimeout(r, 100));
+  s.p.kill('SIGTERM');
+  t.is(await s.exit, 0);
+  const out = await new Promise<string>((resolve) => {
+    const p = spawn(process.execPath, [bin, 'trace', file, '--kind', 'msg', '--command', 'REGION_READ'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let o = '';
+    p.stdout.on('data', (d) => { o += d; });
+    p.on('exit', () => resolve(o));
+  });
+  t.regex(out, /REGION_READ/);
+  t.regex(out, /0x28/);
+  t.notRegex(out, /DMA_MAP/, 'filtered by command');
+});
