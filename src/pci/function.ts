@@ -314,7 +314,15 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
 
   // ---- DeviceModel ---------------------------------------------------------
 
+  /** Region sizes and permissions never change: computed once (every access checks them). */
+  private regionInfos: RegionInfoResult[] | undefined;
+
   regionInfo(index: number): RegionInfoResult {
+    this.regionInfos ??= Array.from({ length: PCI_NUM_REGIONS }, (_, i) => this.describeRegion(i));
+    return this.regionInfos[index] ?? { size: 0, flags: 0 };
+  }
+
+  private describeRegion(index: number): RegionInfoResult {
     const rw = REGION_INFO_FLAG_READ | REGION_INFO_FLAG_WRITE;
     if (index <= Region.BAR5) {
       const b = this.bars[index];

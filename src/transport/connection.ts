@@ -145,7 +145,7 @@ export class Connection {
         throw err;
       }
       if (!raw) return;
-      const header = readHeader(raw.bytes);
+      const header = raw.header;
       const payload = raw.bytes.subarray(HEADER_SIZE);
       this.tap?.('in', header, payload, raw.fds.length);
       const type = header.flags & MSG_TYPE_MASK;

@@ -18,7 +18,7 @@ export class Message {
   takeFds(): number[] {
     const fds = this.fds;
     this.fds = [];
-    return fds;
+    return fds.length ? fds : [];
   }
 
   /** Closes descriptors nobody took (the transport calls this after the handler). */

@@ -3,10 +3,12 @@
 // by mistake can go stale, never dangle into freed native memory.
 import { closeFds } from '../../ffi/index.ts';
 import { HEADER_SIZE } from '../protocol/constants.ts';
+import type { Header } from '../protocol/header.ts';
 
 export class FramingError extends Error {}
 
 export interface RawMessage {
+  header: Header;
   bytes: Uint8Array;
   fds: number[];
   /** Some of its descriptors were dropped by the kernel (MSG_CTRUNC). */
@@ -14,6 +16,8 @@ export interface RawMessage {
 }
 
 const INITIAL = 64 * 1024;
+/** Shared by every message that brought no descriptors; never mutated (takeFds swaps arrays). */
+const NO_FDS: number[] = [];
 
 export class Reassembler {
   private buf = new Uint8Array(INITIAL);
@@ -51,12 +55,16 @@ export class Reassembler {
     if (this.tail - this.head < HEADER_SIZE) return null;
     const size = this.checkedSize(this.head);
     if (this.tail - this.head < size) return null;
-    const start = this.base + this.head;
-    const bytes = this.buf.subarray(this.head, this.head + size);
+    const at = this.head;
+    const v = this.view;
+    const header: Header = { id: v.getUint16(at, true), command: v.getUint16(at + 2, true), size, flags: v.getUint32(at + 8, true), error: v.getUint32(at + 12, true) };
+    const bytes = this.buf.subarray(at, at + size);
     this.head += size;
+    if (this.fdsByStart.size === 0 && this.truncated.size === 0) return { header, bytes, fds: NO_FDS, fdsTruncated: false };
+    const start = this.base + at;
     const fds = this.fdsByStart.get(start) ?? [];
     this.fdsByStart.delete(start);
-    return { bytes, fds, fdsTruncated: this.truncated.delete(start) };
+    return { header, bytes, fds, fdsTruncated: this.truncated.delete(start) };
   }
 
   /** Bytes held for a message not yet complete. */
