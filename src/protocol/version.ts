@@ -82,6 +82,7 @@ export function parseCapabilities(json: Record<string, unknown> | undefined): Ca
   if (twin !== undefined && (typeof twin !== 'object' || twin === null)) throw einval('VERSION: capability twin_socket must be an object');
   const pgsizes = positiveInt(caps, 'pgsizes', DEFAULT_PGSIZES);
   if (caps.pgsizes !== undefined && pgsizes === 0) throw einval('VERSION: capability pgsizes must name at least one page size');
+  if (caps.max_data_xfer_size === 0) throw einval('VERSION: capability max_data_xfer_size must be at least 1 (a DMA transfer in pieces of 0 never ends)');
   return {
     maxMsgFds: positiveInt(caps, 'max_msg_fds', DEFAULT_MAX_MSG_FDS, 253),
     maxDataXferSize: positiveInt(caps, 'max_data_xfer_size', DEFAULT_MAX_DATA_XFER),
