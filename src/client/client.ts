@@ -12,7 +12,7 @@ import {
   encodeRegionAccess, decodeRegionData, encodeRegionData, decodeRegionAccess,
   encodeWriteMulti, decodeWriteMultiReply, type WriteMultiEntry,
   encodeDmaMap, encodeDmaUnmap, decodeDmaRead, decodeDmaData, encodeDmaData, encodeDmaWriteReply,
-  DMA_MAP_READ, DMA_MAP_WRITE, DMA_MAP_SIZE, DMA_UNMAP_SIZE, DEVICE_INFO_SIZE, REGION_INFO_SIZE, IRQ_INFO_SIZE,
+  DMA_MAP_READ, DMA_MAP_WRITE, DMA_MAP_SIZE, DMA_UNMAP_SIZE, DEVICE_INFO_SIZE, IRQ_INFO_SIZE,
   IRQ_SET_DATA_EVENTFD, IRQ_SET_ACTION_TRIGGER, IRQ_SET_SIZE, Region,
 } from '../protocol/index.ts';
 import { Connection, type Reply, type Tap } from '../transport/connection.ts';
