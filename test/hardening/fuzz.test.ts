@@ -147,6 +147,9 @@ class Runner {
     if (!c) return;
     this.client = null;
     if (!c.closed) {
+      // Answers already on their way go first; none may follow our EOF.
+      c.closeGate();
+      await immediate();
       shutdownWrite(c.fd);
       await within(c.waitClosed(), 3000, 'the server closing after our EOF');
     }
@@ -203,7 +206,11 @@ class Runner {
     const ask = async (): Promise<SeenReply> => {
       owed++;
       const got = new Promise<'reply'>((resolve) => { this.waiter = { count: owed, resolve: () => resolve('reply') }; });
-      client.send(frame(SENTINEL_ID, Command.REGION_READ, MsgType.COMMAND, encodeRegionAccess({ offset: 0n, region: Region.CONFIG, count: 4 })));
+      try {
+        client.send(frame(SENTINEL_ID, Command.REGION_READ, MsgType.COMMAND, encodeRegionAccess({ offset: 0n, region: Region.CONFIG, count: 4 })));
+      } catch (err) {
+        this.fail(c, `sending a valid REGION_READ after the case failed: ${(err as Error).message}`, expected);
+      }
       const closed = client.waitClosed().then(() => 'closed' as const);
       let what: 'reply' | 'closed';
       try {
@@ -233,7 +240,17 @@ class Runner {
     return extra;
   }
 
+  /** Runs one case; anything unexpected becomes a failure that describes the case. */
   async run(c: FuzzCase): Promise<void> {
+    try {
+      await this.runCase(c);
+    } catch (err) {
+      if (err instanceof Failure) throw err;
+      this.fail(c, `unexpected ${(err as Error)?.stack ?? err}`);
+    }
+  }
+
+  private async runCase(c: FuzzCase): Promise<void> {
     this.stats.cases++;
     if (c.fresh) {
       this.stats.fresh++;

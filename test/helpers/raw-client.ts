@@ -87,15 +87,19 @@ export class RawClient {
     this.serverRequests++;
     msg.release();
     const { command } = msg.header;
-    const payload = msg.payload.slice(); // valid only until we return
-    if (!this.gateOpen) await new Promise<void>((r) => this.held.push(r));
+    let msi: Uint8Array | undefined;
     if (command === Command.DMA_WRITE) {
-      const d = decodeDmaData(payload, 'DMA_WRITE');
+      const d = decodeDmaData(msg.payload, 'DMA_WRITE');
       if (d.address >= MSI_WINDOW_BASE && d.address < MSI_WINDOW_BASE + MSI_WINDOW_SIZE && d.count === 4) {
         this.msis++;
-        return encodeDmaWriteReply({ address: d.address, count: d.count });
+        msi = encodeDmaWriteReply({ address: d.address, count: d.count });
       }
     }
+    // Seen and counted now; answered only at a message boundary (and never
+    // after our EOF: a send on a half-closed socket fails and closes the
+    // connection before the server has closed its end).
+    if (!this.gateOpen) await new Promise<void>((r) => this.held.push(r));
+    if (msi) return msi;
     // This client shares all its memory by descriptor or not at all: there is
     // nothing to reach by message.
     throw new VfioError(Errno.EFAULT, `no memory at the address of ${command === Command.DMA_READ ? 'DMA_READ' : `command ${command}`}`);
