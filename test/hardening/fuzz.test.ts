@@ -159,6 +159,8 @@ class Runner {
   }
 
   private fail(c: FuzzCase, why: string, expected: Frame[] = []): never {
+    const dead = this.target.dead();
+    if (dead && !why.startsWith('the server died')) why = `the server died (${dead}); ${why}`;
     const got = this.replies.map((r) => `#${r.header.id} ${commandName(r.header.command)}${r.header.flags & FLAG_ERROR ? ` ${errnoName(r.header.error)}` : ''}`);
     throw new Failure([
       why,
@@ -220,7 +222,10 @@ class Runner {
       } finally {
         this.waiter = null;
       }
-      if (what === 'closed' && this.replies.length < owed) this.fail(c, 'the connection closed although the framing was good', expected);
+      if (what === 'closed' && this.replies.length < owed) {
+        await new Promise((r) => setTimeout(r, 100)); // a dying server's exit status arrives just after its close
+        this.fail(c, 'the connection closed although the framing was good', expected);
+      }
       return this.replies[owed - 1];
     };
     const extra: { id: number; command: number }[] = [{ id: SENTINEL_ID, command: Command.REGION_READ }];
