@@ -1,5 +1,6 @@
 // eventfds: how vfio-user delivers MSI-X/INTx/ERR/REQ interrupts. Signalling
 // one is a single 8-byte write of a counter increment.
+import { readlinkSync } from 'node:fs';
 import { koffi, libc, EFD_CLOEXEC, EFD_NONBLOCK } from './libc.ts';
 import { check, SysError, EAGAIN } from './errors.ts';
 import { closeFd } from './fd.ts';
@@ -23,6 +24,30 @@ export function signalEventFd(fd: number, count = 1): boolean {
   const e = koffi.errno();
   if (n === -1 && e === EAGAIN) return false;
   throw new SysError('write(eventfd)', e, `fd ${fd}`);
+}
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+
+/**
+ * Checks that a descriptor a peer sent is an eventfd, and makes writes to it
+ * non-blocking (the flag is on the shared open file; QEMU's eventfds already
+ * have it): a full counter must fail a signal, not stall the server.
+ * Throws a SysError (EINVAL) for anything else.
+ */
+export function adoptEventFd(fd: number): void {
+  let target = '';
+  try {
+    target = readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    // reported below
+  }
+  if (target !== 'anon_inode:[eventfd]') throw new SysError('SET_IRQS', 22, `descriptor ${fd} is ${target || 'unknown'}, not an eventfd`);
+  const flags = libc.fcntl(fd, F_GETFL, 0);
+  if (flags === -1 || (!(flags & O_NONBLOCK) && libc.fcntl(fd, F_SETFL, flags | O_NONBLOCK) === -1)) {
+    throw new SysError('fcntl(O_NONBLOCK)', koffi.errno(), `eventfd ${fd}`);
+  }
 }
 
 /** Reads and resets the counter; 0 when nothing was signalled. */

@@ -4,6 +4,6 @@ export { closeFd, closeFds, dupFd, isFdOpen, openFdCount } from './fd.ts';
 export { FdPoller, type Readiness } from './poll.ts';
 export { UnixListener, connectUnix, socketPair, peerCred, type PeerCred, type ListenOptions } from './unix-socket.ts';
 export { SocketStream, type RecvResult, type StreamHandlers } from './stream.ts';
-export { EventFd, createEventFd, signalEventFd, drainEventFd } from './eventfd.ts';
-export { MappedRegion, createMemFd } from './mmap.ts';
+export { EventFd, createEventFd, signalEventFd, drainEventFd, adoptEventFd } from './eventfd.ts';
+export { MappedRegion, createMemFd, unsafeToMap, outsideFile } from './mmap.ts';
 export { allocNative, freeNative, type NativeBuffer } from './libc.ts';

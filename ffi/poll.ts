@@ -53,12 +53,15 @@ export class FdPoller {
   // an exception thrown in here can vanish silently, so everything is caught.
   private dispatch = (status: unknown, events?: Readiness): void => {
     try {
-      const ev = (events ?? status) as Readiness;
+      // libuv reports a peer that hung up with our data unread as an error
+      // status; what the peer sent before that is still there to read, so
+      // it is treated as "readable, disconnected": the reader finds the data,
+      // then the end.
       if (typeof status === 'number' && status < 0) {
-        this.onError(new Error(`fd poll failed with status ${status}`));
+        this.onEvent({ readable: true, writable: false, disconnect: true });
         return;
       }
-      this.onEvent(ev);
+      this.onEvent((events ?? status) as Readiness);
     } catch (err) {
       this.onError(err);
     }

@@ -30,8 +30,11 @@ export interface RecvResult {
 }
 
 export interface StreamHandlers {
-  /** Data (or EOF) can be read: call recv() until it returns null. */
-  onReadable(): void;
+  /**
+   * Data (or EOF) can be read: call recv() until it returns null. `hangup`:
+   * the peer is gone; read everything that is left, then the end.
+   */
+  onReadable(hangup: boolean): void;
   onError(err: unknown): void;
 }
 
@@ -66,7 +69,7 @@ export class SocketStream {
     h.setBigUint64(MSGHDR_SIZE + 8, BigInt(RX_SIZE), true); // iov_len
     this.poller = new FdPoller(fd, (ev) => {
       if (ev.writable) this.flush();
-      if (ev.readable || ev.disconnect) this.handlers.onReadable();
+      if (ev.readable || ev.disconnect) this.handlers.onReadable(ev.disconnect);
     }, (err) => this.handlers.onError(err));
   }
 

@@ -31,6 +31,8 @@ export const IMS_CAP_SYSMEM = 0x80000000;
 export const IMS_TABLE_OFFSET = 0x2000;
 export const MSIX_BAR = 2;
 export const MSIX_PBA_OFFSET = 0x1000;
+/** Work items one doorbell write may submit (the queue depth); more is a guest error. */
+export const QUEUE_DEPTH = 1024;
 
 export interface ImsQueueOptions {
   queues?: number;
@@ -150,6 +152,10 @@ export class ImsQueueDevice extends PciFunction {
 
   /** Software rang queue q's doorbell with n work items. */
   private submit(q: number, n: number): void {
+    if (n > QUEUE_DEPTH) {
+      this.guestError(`queue ${q} doorbell: ${n} work items exceed the queue depth of ${QUEUE_DEPTH}; ignored`);
+      return;
+    }
     this.queues[q].submitted += n;
     if (this.autoComplete) this.complete(q, n);
   }

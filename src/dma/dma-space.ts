@@ -3,7 +3,7 @@
 // client shares its memory) or through DMA_READ/DMA_WRITE messages otherwise.
 // All access goes through here, so DMA_UNMAP can invalidate a mapping and no
 // view into unmapped memory survives (that would be a SIGSEGV).
-import { MappedRegion, closeFd } from '../../ffi/index.ts';
+import { MappedRegion, closeFd, unsafeToMap, outsideFile } from '../../ffi/index.ts';
 import {
   Command, Errno, VfioError, DMA_MAP_READ, DMA_MAP_WRITE,
   encodeDmaRead, encodeDmaData, decodeDmaData, type DmaMap,
@@ -32,7 +32,7 @@ export class DmaSpace {
 
   constructor(
     private readonly requester: DmaRequester,
-    private readonly limits: { maxMaps: number; maxXfer: () => number; observe?: DmaObserver },
+    private readonly limits: { maxMaps: number; maxXfer: () => number; observe?: DmaObserver; log?: (line: string) => void },
   ) {}
 
   get count(): number {
@@ -57,10 +57,20 @@ export class DmaSpace {
       const w: DmaWindow = { address: m.address, size: m.size, readable: (m.flags & DMA_MAP_READ) !== 0, writable: (m.flags & DMA_MAP_WRITE) !== 0 };
       if (fd !== undefined) {
         if (m.size > BigInt(Number.MAX_SAFE_INTEGER)) throw new VfioError(Errno.EINVAL, 'DMA_MAP: size too large to map');
-        try {
-          w.region = MappedRegion.map(fd, m.offset, Number(m.size), w.writable);
-        } catch (err) {
-          throw new VfioError((err as { errno?: number }).errno ?? Errno.EINVAL, `DMA_MAP: ${(err as Error).message}`);
+        // Touching a mapping past the end of its file is SIGBUS: a window
+        // beyond the file is refused; one in a file that could shrink later is
+        // reached by message instead of mapped.
+        const outside = outsideFile(fd, m.offset, m.size);
+        if (outside) throw new VfioError(Errno.EINVAL, `DMA_MAP [0x${m.address.toString(16)}, +0x${m.size.toString(16)}): ${outside}`);
+        const why = unsafeToMap(fd);
+        if (why) {
+          this.limits.log?.(`DMA_MAP [0x${m.address.toString(16)}, +0x${m.size.toString(16)}): not mapping it (${why}); the device reaches it by DMA_READ/DMA_WRITE`);
+        } else {
+          try {
+            w.region = MappedRegion.map(fd, m.offset, Number(m.size), w.writable);
+          } catch (err) {
+            throw new VfioError((err as { errno?: number }).errno ?? Errno.EINVAL, `DMA_MAP: ${(err as Error).message}`);
+          }
         }
       }
       this.windows.push(w);
@@ -125,7 +135,15 @@ export class DmaSpace {
    * Reads from the device's bus-master address space: shared memory directly,
    * anything else by DMA_READ (the client decides what the address reaches).
    */
+  /** Bus addresses are 64 bits: an access that would wrap past 2^64 is refused. */
+  private checkSpan(address: bigint, length: number, what: string): void {
+    if (address < 0n || address + BigInt(length) > U64_MAX + 1n) {
+      throw new VfioError(Errno.EFAULT, `${what} of ${length} bytes at 0x${address.toString(16)} runs past the end of the 64-bit address space`);
+    }
+  }
+
   async read(address: bigint, length: number): Promise<Uint8Array> {
+    this.checkSpan(address, length, 'DMA read');
     const local = this.readLocal(address, length);
     if (local) return local;
     const out = new Uint8Array(length);
@@ -148,6 +166,7 @@ export class DmaSpace {
    * MSI is such a write to the interrupt window (0xFEExxxxx on x86).
    */
   async write(address: bigint, data: Uint8Array, opts: { posted?: boolean } = {}): Promise<void> {
+    this.checkSpan(address, data.length, 'DMA write');
     if (this.writeLocal(address, data)) return;
     const max = this.limits.maxXfer();
     for (let done = 0; done < data.length || done === 0; done += max) {

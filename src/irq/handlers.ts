@@ -1,5 +1,5 @@
 // Interrupt commands: what each index offers, and SET_IRQS.
-import { closeFds } from '../../ffi/index.ts';
+import { closeFds, adoptEventFd, SysError } from '../../ffi/index.ts';
 import {
   Errno, VfioError, decodeIrqInfo, encodeIrqInfo, IRQ_INFO_SIZE, decodeIrqSet,
   IRQ_SET_DATA_EVENTFD,
@@ -23,6 +23,13 @@ export function handleSetIrqs(ctx: HandlerContext, msg: Message): undefined {
       throw new VfioError(Errno.EINVAL, `DEVICE_SET_IRQS: ${fds.length} descriptors sent without DATA_EVENTFD`);
     }
     if (set.index >= ctx.device.numIrqs) throw new VfioError(Errno.EINVAL, `DEVICE_SET_IRQS: irq index ${set.index} does not exist`);
+    for (const fd of fds) {
+      try {
+        adoptEventFd(fd);
+      } catch (err) {
+        throw new VfioError(Errno.EINVAL, `DEVICE_SET_IRQS: ${(err as SysError).message}`);
+      }
+    }
     ctx.device.setIrqs(set, fds);
   } catch (err) {
     // setIrqs keeps descriptors only when it succeeds.

@@ -161,6 +161,10 @@ export class ImsTable {
 
   private fireFromSystemMemory(i: number, wasPending = false, ignoreMask = false): void {
     const at = this.sysmemBase! + BigInt(i * IMS_SLOT_SIZE);
+    if (at + BigInt(IMS_SLOT_SIZE) > 1n << 64n) {
+      this.report(i, 'failed', `slot ${i} at 0x${at.toString(16)} lies past the end of the 64-bit address space`);
+      return;
+    }
     if (!this.host.attached()) {
       this.report(i, 'unbound', 'no client attached');
       return;

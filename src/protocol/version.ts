@@ -40,6 +40,9 @@ export function decodeVersion(payload: Uint8Array): Version {
   return { major, minor, json: parsed as Record<string, unknown> };
 }
 
+/** Smallest transfer size accepted from a peer: an 8-byte access in one piece. */
+export const MIN_DATA_XFER = 8;
+
 /** The capabilities both sides agreed on (defaults from the spec where absent). */
 export interface Capabilities {
   maxMsgFds: number;
@@ -82,7 +85,11 @@ export function parseCapabilities(json: Record<string, unknown> | undefined): Ca
   if (twin !== undefined && (typeof twin !== 'object' || twin === null)) throw einval('VERSION: capability twin_socket must be an object');
   const pgsizes = positiveInt(caps, 'pgsizes', DEFAULT_PGSIZES);
   if (caps.pgsizes !== undefined && pgsizes === 0) throw einval('VERSION: capability pgsizes must name at least one page size');
-  if (caps.max_data_xfer_size === 0) throw einval('VERSION: capability max_data_xfer_size must be at least 1 (a DMA transfer in pieces of 0 never ends)');
+  // A 4-byte interrupt message cut in pieces is dropped by QEMU (writes to the
+  // interrupt window under 4 bytes are ignored), and pieces of 0 never end.
+  if (typeof caps.max_data_xfer_size === 'number' && caps.max_data_xfer_size < MIN_DATA_XFER) {
+    throw einval(`VERSION: capability max_data_xfer_size must be at least ${MIN_DATA_XFER}, got ${caps.max_data_xfer_size}`);
+  }
   return {
     maxMsgFds: positiveInt(caps, 'max_msg_fds', DEFAULT_MAX_MSG_FDS, 253),
     maxDataXferSize: positiveInt(caps, 'max_data_xfer_size', DEFAULT_MAX_DATA_XFER),

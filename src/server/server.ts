@@ -105,6 +105,7 @@ export class VfioUserServer extends EventEmitter<ServerEvents> {
         setImmediate(() => conn.close());
         throw new VfioError(errno, why);
       },
+      onClose: () => clearTimeout(timer),
     }, { maxMessageSize: 64 * 1024, maxFds: this.limits.maxMsgFds, log: () => {} });
     const timer = setTimeout(() => conn.close(), 5000);
     timer.unref();

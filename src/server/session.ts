@@ -40,7 +40,7 @@ export class Session {
     }, { maxMessageSize, maxFds: opts.limits.maxMsgFds, requestTimeoutMs: opts.dmaTimeoutMs ?? 5000, log: opts.log, tap: opts.tap });
     const dma = new DmaSpace(
       (command, payload, noReply) => this.conn.request(command, payload, { noReply }),
-      { maxMaps: opts.limits.maxDmaMaps, maxXfer: () => this.ctx.peer?.maxDataXferSize ?? DEFAULT_MAX_DATA_XFER, observe: opts.dmaObserver },
+      { maxMaps: opts.limits.maxDmaMaps, maxXfer: () => this.ctx.peer?.maxDataXferSize ?? DEFAULT_MAX_DATA_XFER, observe: opts.dmaObserver, log: opts.log },
     );
     this.ctx = { device, dma, limits: opts.limits, peer: undefined, granted: undefined, stats, log: opts.log, close: () => this.close() };
     const faults = device.faults ? faultInterceptor(device.faults) : undefined;

@@ -84,7 +84,7 @@ export class Connection {
     this.tap = opts.tap;
     this.rx = new Reassembler(opts.maxMessageSize);
     this.stream = new SocketStream(fd, {
-      onReadable: () => this.onReadable(),
+      onReadable: (hangup) => this.onReadable(hangup),
       onError: (err) => this.close(err instanceof Error ? err : new Error(String(err))),
     }, opts.maxFds);
   }
@@ -104,16 +104,20 @@ export class Connection {
 
   // ---- receiving -------------------------------------------------------
 
-  private onReadable(): void {
+  private onReadable(hangup = false): void {
     if (this.closed) return;
     this.batch = [];
     try {
       // The poll is level-triggered: read again only when the last read filled
       // the buffer (more is surely waiting); bounded so one busy peer cannot
       // starve the event loop.
-      for (let i = 0; i < 64 && !this.closed; i++) {
+      for (let i = 0; (i < 64 || hangup) && !this.closed; i++) {
         const r = this.stream.recv();
-        if (!r) break;
+        if (!r) {
+          // A peer that hung up and left nothing to read: nothing more will come.
+          if (hangup) this.close(undefined);
+          break;
+        }
         if (r.data.length === 0) {
           closeFds(r.fds);
           this.close(undefined);
@@ -126,7 +130,7 @@ export class Connection {
           this.stream.pauseReading();
           break;
         }
-        if (!full) break;
+        if (!full && !hangup) break;
       }
     } catch (err) {
       this.close(err instanceof Error ? err : new Error(String(err)));
