@@ -15,6 +15,7 @@ import { buildCapabilities, type CapabilitySpec, type CapabilityOffsets } from '
 import { installBars, installRom, barAddress, type BarSpec } from './bars.ts';
 import * as R from './regs.ts';
 import { Msix } from '../irq/msix.ts';
+import { clientTableProbe } from '../irq/msix-probe.ts';
 import { Msi } from '../irq/msi.ts';
 import { Intx } from '../irq/intx.ts';
 import { SignalIrq } from '../irq/simple.ts';
@@ -22,6 +23,7 @@ import { applySetIrqs, type IrqSource } from '../irq/set-irqs.ts';
 import { IrqCounters, type IrqEvent, type IrqKind, type IrqOutcome } from '../irq/events.ts';
 import { FaultEngine } from '../faults/engine.ts';
 import { IrqGate } from '../faults/irq-gate.ts';
+import { reportAerError, type AerErrorOptions } from '../faults/device-faults.ts';
 
 /** A piece of a BAR with its own behaviour. */
 export interface BarWindow {
@@ -85,8 +87,6 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   private readonly rom?: Uint8Array;
   private readonly resetHooks: ((reason: string) => void)[] = [];
   private ctx: DeviceContext | null = null;
-  /** The client whose MSI-X table could not be read by DMA. */
-  private probeFailed: DeviceContext | null = null;
 
   constructor(readonly spec: PciFunctionSpec) {
     super();
@@ -133,22 +133,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
       if (!bar || bar.type === 'io') throw new Error(`MSI-X lives in BAR${mx.bar}, which must be a memory BAR`);
       const msix = new Msix(mx.vectors, {
         config: c, capOffset: this.caps.msix, busMaster, emit, gate: this.gate, faults: this.faults,
-        probeMask: async (v) => {
-          const base = this.barAddress(mx.bar);
-          const ctx = this.ctx;
-          if (!ctx || !base || this.probeFailed === ctx) return undefined;
-          try {
-            const ctrl = await this.dmaRead(base + BigInt(mx.tableOffset + v * R.PCI_MSIX_ENTRY_SIZE + R.PCI_MSIX_ENTRY_VECTOR_CTRL), 4);
-            return (ctrl[0] & R.PCI_MSIX_ENTRY_CTRL_MASKBIT) !== 0;
-          } catch (err) {
-            // E.g. an IOMMU translating the device's DMA: our own BAR is not
-            // mapped for it. Stop asking for this client; masking then stays
-            // entirely with the client (QEMU keeps its own pending bits).
-            this.probeFailed = ctx;
-            ctx.log(`cannot read the client's MSI-X table by DMA (${(err as Error).message}); the PBA will not show vectors the client holds`);
-            return undefined;
-          }
-        },
+        probeMask: clientTableProbe(this, mx),
       });
       this.msix = msix;
       this.addWindow(mx.bar, { name: 'MSI-X table', offset: mx.tableOffset, size: msix.tableSize, read: (o, n) => msix.tableRead(o, n), write: (o, d) => msix.tableWrite(o, d) });
@@ -291,25 +276,11 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   }
 
   /**
-   * An uncorrectable error as AER reports it: the status bit in the AER
-   * capability (and the header log), Device Status in the Express capability,
-   * then the ERR interrupt (QEMU stops the VM on it).
+   * An uncorrectable error as AER reports it, then the ERR interrupt (see
+   * src/faults/device-faults.ts).
    */
-  aerError(opts: { bit?: number; fatal?: boolean; signal?: boolean; header?: number[] } = {}): void {
-    const aer = this.caps.aer;
-    if (aer === undefined) throw new Error('this device has no AER capability');
-    const bit = opts.bit ?? 14; // completion timeout
-    if (!((R.PCI_ERR_UNC_MASK_ALL >>> bit) & 1)) throw new Error(`AER uncorrectable bit ${bit} is not a defined error`);
-    const c = this.config;
-    c.setU32(aer + R.PCI_ERR_UNCOR_STATUS, c.u32(aer + R.PCI_ERR_UNCOR_STATUS) | (1 << bit));
-    const fatal = opts.fatal ?? ((c.u32(aer + R.PCI_ERR_UNCOR_SEVER) >>> bit) & 1) === 1;
-    (opts.header ?? [0, 0, 0, 0]).forEach((dw, i) => c.setU32(aer + R.PCI_ERR_HEADER_LOG + 4 * i, dw));
-    c.setU32(aer + R.PCI_ERR_CAP, (c.u32(aer + R.PCI_ERR_CAP) & ~0x1f) | bit); // First Error Pointer
-    if (this.caps.pcie !== undefined) {
-      const sta = this.caps.pcie + R.PCI_EXP_DEVSTA;
-      c.setU16(sta, c.u16(sta) | (fatal ? R.PCI_EXP_DEVSTA_FED : R.PCI_EXP_DEVSTA_NFED));
-    }
-    if (opts.signal !== false) this.err.fire();
+  aerError(opts: AerErrorOptions = {}): void {
+    reportAerError(this, opts);
   }
 
   // ---- DeviceModel ---------------------------------------------------------
