@@ -27,7 +27,7 @@ import { Reg, QUEUE_BASE, Q, Q_IRQ_IMS, Q_IRQ_ENABLE, IMS_TABLE_OFFSET, CTRL_IMS
 import type { IrqEvent } from '../../src/irq/events.ts';
 import { VfioUserClient } from '../../src/client/index.ts';
 import { Connection } from '../../src/transport/connection.ts';
-import { startServer, until, sleep } from '../helpers/server.ts';
+import { startServer, until, sleep, errnoOf } from '../helpers/server.ts';
 import { spawnServe, irqlabBin, type Served } from '../helpers/spawn-serve.ts';
 import { saturatedBlockingEventFd, pipe, drain, truncate } from '../helpers/native.ts';
 import { procStats, settle } from '../helpers/proc-stats.ts';
@@ -39,15 +39,6 @@ const CONFIG_ID = 0x0001f1ab;
 const W = 0x100000n; // a DMA window's guest address
 const MSI = 0xfee00000;
 
-async function errnoOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-    return 0;
-  } catch (e) {
-    if (e instanceof VfioError) return e.errno;
-    throw e;
-  }
-}
 
 /** Rejects after `ms`; for requests to a server that may hang. */
 function within<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -6,6 +6,7 @@ import { VfioUserServer, type ServerOptions } from '../../src/server/server.ts';
 import { ImsQueueDevice } from '../../src/devices/ims-queue.ts';
 import type { PciFunction } from '../../src/pci/function.ts';
 import { VfioUserClient, type ClientOptions } from '../../src/client/index.ts';
+import { VfioError } from '../../src/protocol/index.ts';
 
 export interface Harness<D extends PciFunction = ImsQueueDevice> {
   dir: string;
@@ -49,3 +50,14 @@ export async function until(cond: () => boolean, ms = 2000, what = 'condition'):
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The errno a request failed with (0 when it succeeded); other errors are thrown. */
+export async function errnoOf(p: Promise<unknown>): Promise<number> {
+  try {
+    await p;
+    return 0;
+  } catch (e) {
+    if (e instanceof VfioError) return e.errno;
+    throw e;
+  }
+}

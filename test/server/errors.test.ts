@@ -2,14 +2,14 @@
 // connection stays in sync: the next valid request on it still works.
 import test from 'ava';
 import {
-  Command, Errno, VfioError, Region, encodeRegionAccess, encodeRegionData, encodeIrqSet, encodeRegionInfo,
+  Command, Errno, Region, encodeRegionAccess, encodeRegionData, encodeIrqSet, encodeRegionInfo,
   encodeIrqInfo, encodeDmaMap, encodeDmaUnmap, encodeDmaRead, encodeVersion, encodeDeviceFeature, frame,
   IRQ_SET_DATA_EVENTFD, IRQ_SET_DATA_NONE, IRQ_SET_DATA_BOOL, IRQ_SET_ACTION_TRIGGER, IRQ_SET_ACTION_MASK,
   IrqIndex, MsgType, FLAG_NO_REPLY,
 } from '../../src/protocol/index.ts';
 import { EventFd, isFdOpen, openFdCount } from '../../ffi/index.ts';
 import { IRQLAB_ID_MAGIC } from '../../src/devices/ims-queue.ts';
-import { startServer, sleep } from '../helpers/server.ts';
+import { startServer, sleep, errnoOf } from '../helpers/server.ts';
 import type { VfioUserClient } from '../../src/client/index.ts';
 
 const h = startServer();
@@ -22,15 +22,6 @@ test.before(async () => {
 });
 test.after.always(() => h.close());
 
-async function errnoOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-    return 0;
-  } catch (e) {
-    if (e instanceof VfioError) return e.errno;
-    throw e;
-  }
-}
 
 async function stillInSync(t: { is: (a: unknown, b: unknown, m?: string) => void }): Promise<void> {
   t.is(await c.read32(0, 0), IRQLAB_ID_MAGIC, 'the next valid request on the same connection works');
