@@ -33,7 +33,7 @@ export const ops: Record<string, Op> = {
     const s = t.server?.session;
     return {
       vendor: t.device.spec.ids.vendor, device: t.device.spec.ids.device,
-      socket: t.server?.socketPath, client: s ? { since: new Date(s.startedAt).toISOString() } : null,
+      socket: t.server?.socketPath, client: s ? { pid: s.peer?.pid, uid: s.peer?.uid, since: new Date(s.startedAt).toISOString() } : null,
       removed: t.device.removed, faults: t.device.faults.list().length,
     };
   },

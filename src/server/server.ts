@@ -73,11 +73,11 @@ export class VfioUserServer extends EventEmitter<ServerEvents> {
       return;
     }
     if (this.active) {
-      this.refuse(fd, peer, Errno.EBUSY, `device is busy serving another client (pid ${this.activePid})`);
+      this.refuse(fd, peer, Errno.EBUSY, `device is busy serving another client (pid ${this.active.peer?.pid})`);
       return;
     }
-    this.activePid = peer.pid;
     const session = new Session(fd, this.device, {
+      peer,
       limits: this.limits,
       log: this.log,
       dmaTimeoutMs: this.opts.dmaTimeoutMs,
@@ -90,8 +90,6 @@ export class VfioUserServer extends EventEmitter<ServerEvents> {
     this.log(`client connected (pid ${peer.pid}, uid ${peer.uid})`);
     this.emit('connect', session, peer);
   }
-
-  private activePid = 0;
 
   /**
    * A refused client gets an error reply to its first command (its VERSION),

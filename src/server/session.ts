@@ -2,6 +2,7 @@
 // was negotiated. When it ends, the client's eventfds and mappings go and the
 // device returns to its reset state.
 import { Connection, type HandlerResult, type Tap } from '../transport/connection.ts';
+import type { PeerCred } from '../../ffi/index.ts';
 import type { Message } from '../transport/message.ts';
 import { DmaSpace, type DmaObserver } from '../dma/dma-space.ts';
 import type { DeviceModel } from '../device/model.ts';
@@ -14,6 +15,8 @@ import type { HandlerContext, ServerLimits, SessionStats } from './context.ts';
 export type Interceptor = (ctx: HandlerContext, msg: Message, next: () => HandlerResult) => HandlerResult;
 
 export interface SessionOptions {
+  /** Who connected (SO_PEERCRED). */
+  peer?: PeerCred;
   limits: ServerLimits;
   log: (line: string) => void;
   /** Timeout for our DMA_READ/DMA_WRITE requests to the client, ms. */
@@ -29,9 +32,11 @@ export class Session {
   readonly conn: Connection;
   readonly ctx: HandlerContext;
   readonly startedAt = Date.now();
+  readonly peer: PeerCred | undefined;
   private ended = false;
 
   constructor(fd: number, readonly device: DeviceModel, private readonly opts: SessionOptions) {
+    this.peer = opts.peer;
     const stats: SessionStats = { commands: 0, errors: 0, postedWrites: 0, regionReads: 0, regionWrites: 0 };
     const maxMessageSize = Math.max(64 * 1024, opts.limits.maxDataXferSize + 4096);
     this.conn = new Connection(fd, {
