@@ -93,31 +93,63 @@ export interface ListenOptions {
   backlog?: number;
 }
 
+const SO_ACCEPTCONN = 30;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+
+/** Binds and listens on `path` (stale socket replaced, mode set before anyone can connect). */
+function listenOn(path: string, opts: ListenOptions): number {
+  removeStaleSocket(path);
+  const fd = newSocket();
+  try {
+    const addr = sockaddrUn(path);
+    // Bind under a tight umask so the socket is never reachable with a looser
+    // mode, even for the moment between bind and chmod.
+    const oldMask = process.umask(0o177);
+    try {
+      check('bind', libc.bind(fd, addr, addr.length), path);
+    } finally {
+      process.umask(oldMask);
+    }
+    chmodSync(path, opts.mode ?? 0o600);
+    check('listen', libc.listen(fd, opts.backlog ?? 16), path);
+  } catch (err) {
+    closeFd(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/**
+ * A listening socket handed to us by whoever started us (the vfio-user
+ * backend convention's --fd=FDNUM): checked, made non-blocking.
+ */
+function adoptListener(fd: number): number {
+  const v = Buffer.alloc(4);
+  const len = new Uint32Array([4]);
+  if (libc.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, v, len) === -1 || v.readInt32LE(0) !== 1) {
+    throw new Error(`descriptor ${fd} is not a listening socket`);
+  }
+  const flags = check('fcntl(F_GETFL)', libc.fcntl(fd, F_GETFL, 0));
+  check('fcntl(F_SETFL)', libc.fcntl(fd, F_SETFL, flags | O_NONBLOCK));
+  return fd;
+}
+
 /** A listening UNIX socket that hands each accepted connection's fd to a callback. */
 export class UnixListener {
   readonly fd: number;
   private poller: FdPoller | null;
   private closed = false;
+  private readonly ownsPath: boolean;
 
-  constructor(readonly path: string, onConnection: (fd: number) => void, onError: (err: unknown) => void, opts: ListenOptions = {}) {
-    removeStaleSocket(path);
-    const fd = newSocket();
-    try {
-      const addr = sockaddrUn(path);
-      // Bind under a tight umask so the socket is never reachable with a looser
-      // mode, even for the moment between bind and chmod.
-      const oldMask = process.umask(0o177);
-      try {
-        check('bind', libc.bind(fd, addr, addr.length), path);
-      } finally {
-        process.umask(oldMask);
-      }
-      chmodSync(path, opts.mode ?? 0o600);
-      check('listen', libc.listen(fd, opts.backlog ?? 16), path);
-    } catch (err) {
-      closeFd(fd);
-      throw err;
-    }
+  /**
+   * Listens on `path`, or on the listening descriptor `listenFd` we were
+   * given (then `path` only names it in messages and nothing is unlinked).
+   */
+  constructor(readonly path: string, onConnection: (fd: number) => void, onError: (err: unknown) => void, opts: ListenOptions & { listenFd?: number } = {}) {
+    const fd = opts.listenFd !== undefined ? adoptListener(opts.listenFd) : listenOn(path, opts);
+    this.ownsPath = opts.listenFd === undefined;
     this.fd = fd;
     this.poller = new FdPoller(fd, () => {
       for (;;) {
@@ -142,6 +174,7 @@ export class UnixListener {
     this.poller?.close();
     this.poller = null;
     closeFd(this.fd);
+    if (!this.ownsPath) return;
     try {
       unlinkSync(this.path);
     } catch {

@@ -20,6 +20,8 @@ options:
   --socket PATH        socket to create (mode 0600; a stale socket is replaced)
                        (--socket-path=PATH is accepted too). Default: DEVICE.sock
                        in a private directory (0700) under $XDG_RUNTIME_DIR or /tmp
+  --fd N               serve on listening socket descriptor N, inherited from
+                       whoever started us (--fd=N, as vfio-user backends accept)
   --allow-uid UID      also accept clients running as UID (repeatable)
   --control PATH       open a control socket for irqlab ctl (faults, interrupts, stats)
   --trace FILE         record every message, interrupt, DMA and fault (read it
@@ -48,6 +50,7 @@ export async function run(argv: string[]): Promise<number> {
     options: {
       socket: { type: 'string' },
       'socket-path': { type: 'string' },
+      fd: { type: 'string' },
       'allow-uid': { type: 'string', multiple: true },
       control: { type: 'string' },
       trace: { type: 'string' },
@@ -59,7 +62,13 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(help);
     return 0;
   }
-  const socketPath = values.socket ?? values['socket-path'] ?? defaultSocketPath(positionals[0] ?? DEFAULT_DEVICE);
+  let listenFd: number | undefined;
+  if (values.fd !== undefined) {
+    listenFd = Number(values.fd);
+    if (!Number.isInteger(listenFd) || listenFd < 0) throw new Error(`--fd wants a descriptor number, got ${values.fd}`);
+    if (values.socket ?? values['socket-path']) throw new Error('--fd and --socket exclude each other');
+  }
+  const socketPath = listenFd !== undefined ? `fd ${listenFd}` : values.socket ?? values['socket-path'] ?? defaultSocketPath(positionals[0] ?? DEFAULT_DEVICE);
   if (positionals.length > 1) {
     process.stderr.write(`irqlab serve: one device at a time, got ${positionals.join(' ')}\n`);
     return 2;
@@ -73,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = values.quiet ? () => {} : (line: string) => process.stderr.write(`irqlab: ${line}\n`);
   const rec = values.trace ? await TraceRecorder.open(values.trace, { deviceName: positionals[0] ?? DEFAULT_DEVICE }) : undefined;
   const server = new VfioUserServer(device, {
-    socketPath, allowUids, log, tap: rec?.tap,
+    socketPath, listenFd, allowUids, log, tap: rec?.tap,
     dmaObserver: rec ? (op, a, d) => rec.recordDmaAccess(op, a, d) : undefined,
   }).listen();
   rec?.attach({ server, device });
@@ -82,7 +91,7 @@ export async function run(argv: string[]): Promise<number> {
 
   return await new Promise<number>((resolve) => {
     const stop = (sig: string) => {
-      log(`${sig}: removing ${socketPath} and exiting`);
+      log(`${sig}: ${listenFd === undefined ? `removing ${socketPath} and ` : ''}exiting`);
       server.close();
       void (async () => {
         await control?.close();

@@ -14,6 +14,8 @@ import { defaultLimits, type ServerLimits } from './context.ts';
 export interface ServerOptions {
   /** Socket path; created with mode 0600, a stale socket file is replaced. */
   socketPath: string;
+  /** Listen on this already listening descriptor instead (socketPath then only names it). */
+  listenFd?: number;
   limits?: Partial<ServerLimits>;
   /** uids besides our own allowed to connect (SO_PEERCRED check). */
   allowUids?: number[];
@@ -54,7 +56,7 @@ export class VfioUserServer extends EventEmitter<ServerEvents> {
   }
 
   listen(): this {
-    this.listener = new UnixListener(this.opts.socketPath, (fd) => this.onConnection(fd), (err) => this.log(`accept failed: ${(err as Error).message}`));
+    this.listener = new UnixListener(this.opts.socketPath, (fd) => this.onConnection(fd), (err) => this.log(`accept failed: ${(err as Error).message}`), { listenFd: this.opts.listenFd });
     return this;
   }
 

@@ -117,3 +117,33 @@ test('serve --trace records the session; irqlab trace shows it', async (t) => {
   t.regex(out, /0x28/);
   t.notRegex(out, /DMA_MAP/, 'filtered by command');
 });
+
+test('serve --fd N serves on a listening socket inherited from its parent', async (t) => {
+  const { libc, AF_UNIX, SOCK_STREAM } = await import('../../ffi/libc.ts');
+  const { closeFd } = await import('../../ffi/index.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'irqlab-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = join(dir, 'inherited.sock');
+  // A blocking listening socket, as a process manager would pass it.
+  const fd = libc.socket(AF_UNIX, SOCK_STREAM, 0);
+  const addr = Buffer.alloc(110);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  addr.write(sock, 2);
+  t.is(libc.bind(fd, addr, addr.length), 0);
+  t.is(libc.listen(fd, 4), 0);
+  const p = spawn(process.execPath, [bin, 'serve', '--fd', '3'], { stdio: ['ignore', 'pipe', 'pipe', fd] });
+  closeFd(fd);
+  const line = await new Promise<string>((resolve) => createInterface({ input: p.stdout! }).once('line', resolve));
+  t.is(line, 'listening on fd 3');
+  const c = await VfioUserClient.connect(sock);
+  t.is(await c.configRead32(0), 0x0001f1ab);
+  c.close();
+  p.kill('SIGTERM');
+  t.is(await new Promise((r) => p.once('exit', r)), 0);
+  t.true(existsSync(sock), 'an inherited socket is not ours to remove');
+  const bad = spawn(process.execPath, [bin, 'serve', '--fd', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  bad.stderr.on('data', (d) => { err += d; });
+  t.is(await new Promise((r) => bad.once('exit', r)), 1);
+  t.regex(err, /descriptor 0 is not a listening socket/);
+});
