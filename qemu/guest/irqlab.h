@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * irqlab guest driver: shared state of the PCI driver (irqlab_main.c), the IMS
- * irq domain (irqlab_ims.c) and the debugfs interface (irqlab_debugfs.c).
+ * irqlab guest driver: shared state of the PCI driver (irqlab_main.c), its
+ * MSI-X vectors (irqlab_msix.c) and the queues' IMS interrupts
+ * (irqlab_ims_queue.c), the IMS table (irqlab_ims_table.c) and irq domain
+ * (irqlab_ims.c), and the debugfs interface (irqlab_debugfs.c, irqlab_ctl.c).
  */
 #ifndef IRQLAB_H
 #define IRQLAB_H
@@ -105,32 +107,48 @@ struct irqlab_dev {
 const char *irqlab_route_name(enum irqlab_route route);
 enum irqlab_route irqlab_default_route(void);
 int irqlab_set_route(struct irqlab_dev *idev, unsigned int q, enum irqlab_route route);
-int irqlab_mask_ims(struct irqlab_dev *idev, unsigned int q, bool mask);
-int irqlab_mask_msix(struct irqlab_dev *idev, unsigned int v, bool mask);
 void irqlab_set_busmaster(struct irqlab_dev *idev, bool on);
 int irqlab_submit(struct irqlab_dev *idev, unsigned int q, u32 n);
 void irqlab_reset_counts(struct irqlab_dev *idev);
+
+/* irqlab_msix.c */
+int irqlab_setup_msix(struct irqlab_dev *idev);
+void irqlab_free_msix(struct irqlab_dev *idev);
+int irqlab_mask_msix(struct irqlab_dev *idev, unsigned int v, bool mask);
+
+/* irqlab_ims_queue.c */
+int irqlab_setup_ims(struct irqlab_dev *idev, bool sysmem);
+void irqlab_free_ims(struct irqlab_dev *idev);
+int irqlab_mask_ims(struct irqlab_dev *idev, unsigned int q, bool mask);
 
 /* irqlab_bench.c */
 int irqlab_storm(struct irqlab_dev *idev, u32 n);
 int irqlab_mmio_reads(struct irqlab_dev *idev, u32 n);
 int irqlab_pingpong(struct irqlab_dev *idev, unsigned int q, u32 n);
 
-/* irqlab_ims.c */
+/* irqlab_ims_table.c */
 int irqlab_ims_init_table(struct irqlab_dev *idev, bool sysmem);
 void irqlab_ims_clear_all_slots(struct irqlab_dev *idev);
 void irqlab_ims_release_table(struct irqlab_dev *idev);
+void irqlab_ims_write_ctrl(struct irqlab_dev *idev, unsigned int slot, bool masked);
+void irqlab_ims_write_msg(struct irqlab_dev *idev, unsigned int slot, const struct msi_msg *msg);
+void irqlab_ims_clear_slot(struct irqlab_dev *idev, unsigned int slot);
+int irqlab_ims_hwmask(struct irqlab_dev *idev, unsigned int slot, bool masked);
+void irqlab_ims_read_slot(struct irqlab_dev *idev, unsigned int slot, struct msi_msg *msg);
+
+/* irqlab_ims.c */
 int irqlab_ims_create_domain(struct irqlab_dev *idev);
 void irqlab_ims_remove_domain(struct irqlab_dev *idev);
 int irqlab_ims_alloc_irq(struct irqlab_dev *idev, unsigned int slot);
 void irqlab_ims_free_irq(unsigned int irq);
-int irqlab_ims_hwmask(struct irqlab_dev *idev, unsigned int slot, bool masked);
-void irqlab_ims_read_slot(struct irqlab_dev *idev, unsigned int slot, struct msi_msg *msg);
 
 /* irqlab_debugfs.c */
 void irqlab_debugfs_init(void);
 void irqlab_debugfs_exit(void);
 void irqlab_debugfs_add(struct irqlab_dev *idev);
 void irqlab_debugfs_remove(struct irqlab_dev *idev);
+
+/* irqlab_ctl.c: the debugfs file "ctl" */
+extern const struct file_operations irqlab_ctl_fops;
 
 #endif /* IRQLAB_H */

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * irqlab guest driver: the PCI driver for the irqlab reference device
- * (irqlab_hw.h). Probe maps BAR0, allocates every MSI-X vector and one IMS
- * interrupt per work queue (irqlab_ims.c), routes the queues and publishes
- * the state under /sys/kernel/debug/irqlab/<bdf>/ (irqlab_debugfs.c).
+ * (irqlab_hw.h). Probe maps BAR0, allocates every MSI-X vector
+ * (irqlab_msix.c) and one IMS interrupt per work queue (irqlab_ims_queue.c),
+ * routes the queues and publishes the state under
+ * /sys/kernel/debug/irqlab/<bdf>/ (irqlab_debugfs.c).
  *
  * Module parameters:
  *   route=ims|msix   initial routing: queue q -> IMS slot q (default), or
@@ -15,7 +16,6 @@
  * and carries on without it, so debugfs still shows what went wrong.
  */
 #include <linux/io.h>
-#include <linux/irq.h>
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -51,36 +51,6 @@ const char *irqlab_route_name(enum irqlab_route r)
 	}
 }
 
-/* Hot path: count, nothing else (no device access). */
-static irqreturn_t irqlab_ims_handler(int irq, void *data)
-{
-	struct irqlab_queue *queue = data;
-
-	atomic64_inc(&queue->count);
-	return IRQ_HANDLED;
-}
-
-/*
- * A vector counts for itself and for every queue routed to it (several
- * queues share a vector when there are more queues than vectors).
- */
-static irqreturn_t irqlab_msix_handler(int irq, void *data)
-{
-	struct irqlab_vector *vec = data;
-	struct irqlab_dev *idev = vec->idev;
-	unsigned int q;
-
-	atomic64_inc(&vec->count);
-	for (q = 0; q < idev->nr_queues; q++) {
-		struct irqlab_queue *queue = &idev->queues[q];
-
-		if (READ_ONCE(queue->route) == IRQLAB_ROUTE_MSIX &&
-		    READ_ONCE(queue->route_index) == vec->index)
-			atomic64_inc(&queue->count);
-	}
-	return IRQ_HANDLED;
-}
-
 int irqlab_set_route(struct irqlab_dev *idev, unsigned int q, enum irqlab_route r)
 {
 	struct irqlab_queue *queue;
@@ -114,49 +84,6 @@ int irqlab_set_route(struct irqlab_dev *idev, unsigned int q, enum irqlab_route 
 	return 0;
 }
 
-/*
- * disable_irq()/enable_irq() nest; the ctl interface does not: a second
- * "mask" of a masked interrupt is a no-op, so depth never exceeds one and
- * teardown can undo it.
- */
-int irqlab_mask_ims(struct irqlab_dev *idev, unsigned int q, bool mask)
-{
-	struct irqlab_queue *queue;
-
-	if (q >= idev->nr_queues)
-		return -EINVAL;
-	queue = &idev->queues[q];
-	if (!queue->ims_requested)
-		return -ENODEV;
-	if (queue->ims_disabled == mask)
-		return 0;
-	if (mask)
-		disable_irq(queue->ims_irq);
-	else
-		enable_irq(queue->ims_irq);
-	queue->ims_disabled = mask;
-	return 0;
-}
-
-int irqlab_mask_msix(struct irqlab_dev *idev, unsigned int v, bool mask)
-{
-	struct irqlab_vector *vec;
-
-	if (v >= idev->nr_vectors)
-		return -EINVAL;
-	vec = &idev->vectors[v];
-	if (!vec->requested)
-		return -ENODEV;
-	if (vec->disabled == mask)
-		return 0;
-	if (mask)
-		disable_irq(vec->irq);
-	else
-		enable_irq(vec->irq);
-	vec->disabled = mask;
-	return 0;
-}
-
 void irqlab_set_busmaster(struct irqlab_dev *idev, bool on)
 {
 	if (on)
@@ -182,169 +109,6 @@ void irqlab_reset_counts(struct irqlab_dev *idev)
 		atomic64_set(&idev->queues[i].count, 0);
 	for (i = 0; i < idev->nr_vectors; i++)
 		atomic64_set(&idev->vectors[i].count, 0);
-}
-
-/* ---- MSI-X ---- */
-
-static void irqlab_free_msix(struct irqlab_dev *idev)
-{
-	unsigned int i;
-
-	for (i = 0; i < idev->nr_vectors; i++) {
-		struct irqlab_vector *vec = &idev->vectors[i];
-
-		if (!vec->requested)
-			continue;
-		if (vec->disabled)
-			enable_irq(vec->irq);
-		free_irq(vec->irq, vec);
-		vec->requested = false;
-		vec->disabled = false;
-	}
-	idev->nr_vectors = 0;
-	if (idev->msix_pba)
-		pci_iounmap(idev->pdev, idev->msix_pba);
-	idev->msix_pba = NULL;
-	kfree(idev->vectors);
-	idev->vectors = NULL;
-	if (idev->msix_enabled)
-		pci_free_irq_vectors(idev->pdev);
-	idev->msix_enabled = false;
-}
-
-/*
- * The PCI core maps the MSI-X table but not the PBA. Map it so debugfs can
- * show the pending bits as the device reports them; optional, so a failure
- * only costs that column.
- */
-static void irqlab_map_pba(struct irqlab_dev *idev, int nvec)
-{
-	struct pci_dev *pdev = idev->pdev;
-	u32 pba;
-
-	pci_read_config_dword(pdev, pdev->msix_cap + PCI_MSIX_PBA, &pba);
-	idev->msix_pba = pci_iomap_range(pdev, pba & PCI_MSIX_PBA_BIR,
-					 pba & PCI_MSIX_PBA_OFFSET,
-					 DIV_ROUND_UP(nvec, 64) * 8);
-	if (!idev->msix_pba)
-		pci_warn(pdev, "cannot map the MSI-X PBA; pending bits not shown\n");
-}
-
-static int irqlab_setup_msix(struct irqlab_dev *idev)
-{
-	struct pci_dev *pdev = idev->pdev;
-	int nvec, ret;
-	unsigned int i;
-
-	nvec = pci_msix_vec_count(pdev);
-	if (nvec <= 0)
-		return nvec ? nvec : -ENODEV;
-
-	/* All of them: the tests address every vector of the table. */
-	ret = pci_alloc_irq_vectors(pdev, nvec, nvec, PCI_IRQ_MSIX);
-	if (ret < 0)
-		return ret;
-	idev->msix_enabled = true;
-
-	idev->vectors = kcalloc(nvec, sizeof(*idev->vectors), GFP_KERNEL);
-	if (!idev->vectors)
-		return -ENOMEM;
-	idev->nr_vectors = nvec;
-	irqlab_map_pba(idev, nvec);
-
-	for (i = 0; i < idev->nr_vectors; i++) {
-		struct irqlab_vector *vec = &idev->vectors[i];
-
-		vec->idev = idev;
-		vec->index = i;
-		atomic64_set(&vec->count, 0);
-		ret = pci_irq_vector(pdev, i);
-		if (ret < 0)
-			return ret;
-		vec->irq = ret;
-		snprintf(vec->name, sizeof(vec->name), "irqlab-msix-%u", i);
-		ret = request_irq(vec->irq, irqlab_msix_handler, 0, vec->name, vec);
-		if (ret)
-			return ret;
-		vec->requested = true;
-		/*
-		 * Mask in hardware at disable_irq() time instead of lazily on
-		 * the next interrupt: the tests observe the masking itself.
-		 * free_irq() clears the flag, so it is set after request_irq().
-		 */
-		irq_set_status_flags(vec->irq, IRQ_DISABLE_UNLAZY);
-	}
-	return 0;
-}
-
-/* ---- IMS ---- */
-
-static void irqlab_free_ims(struct irqlab_dev *idev)
-{
-	unsigned int q;
-
-	for (q = 0; q < idev->nr_queues; q++) {
-		struct irqlab_queue *queue = &idev->queues[q];
-
-		if (queue->ims_requested) {
-			if (queue->ims_disabled)
-				enable_irq(queue->ims_irq);
-			/* free_irq() deactivates: .deactivate clears and masks the slot */
-			free_irq(queue->ims_irq, queue);
-		}
-		if (queue->ims_irq)
-			irqlab_ims_free_irq(queue->ims_irq);
-		queue->ims_requested = false;
-		queue->ims_disabled = false;
-		queue->ims_irq = 0;
-	}
-	irqlab_ims_remove_domain(idev);
-}
-
-static int irqlab_setup_ims(struct irqlab_dev *idev)
-{
-	struct device *dev = &idev->pdev->dev;
-	bool sysmem = ims_sysmem;
-	unsigned int q, nr;
-	int ret;
-
-	if (!idev->ims_slots)
-		return -ENODEV;
-
-	if (sysmem && !(idev->ims_cap & IRQLAB_IMS_CAP_SYSMEM)) {
-		dev_warn(dev, "ims_sysmem=1 but the device lacks IRQLAB_IMS_CAP_SYSMEM: IMS table stays in the BAR\n");
-		sysmem = false;
-	}
-	ret = irqlab_ims_init_table(idev, sysmem);
-	if (ret && !idev->ims_msg)
-		return ret;
-	if (ret)
-		dev_warn(dev, "system-memory IMS table unavailable (%d): IMS table stays in the BAR\n",
-			 ret);
-
-	ret = irqlab_ims_create_domain(idev);
-	if (ret)
-		return ret;
-
-	nr = min(idev->nr_queues, idev->ims_slots);
-	for (q = 0; q < nr; q++) {
-		struct irqlab_queue *queue = &idev->queues[q];
-
-		ret = irqlab_ims_alloc_irq(idev, q);
-		if (ret < 0)
-			return ret;
-		queue->ims_irq = ret;
-		snprintf(queue->ims_name, sizeof(queue->ims_name), "irqlab-q%u", q);
-		ret = request_irq(queue->ims_irq, irqlab_ims_handler, 0, queue->ims_name, queue);
-		if (ret)
-			return ret;
-		queue->ims_requested = true;
-		irq_set_status_flags(queue->ims_irq, IRQ_DISABLE_UNLAZY);
-	}
-	if (nr < idev->nr_queues)
-		dev_warn(dev, "%u queues but %u IMS slots: queues %u.. have no IMS interrupt\n",
-			 idev->nr_queues, idev->ims_slots, nr);
-	return 0;
 }
 
 /* ---- probe / remove ---- */
@@ -504,7 +268,7 @@ static int irqlab_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		dev_err(dev, "MSI-X set-up failed (%d): continuing without MSI-X\n", ret);
 		irqlab_free_msix(idev);
 	}
-	ret = irqlab_setup_ims(idev);
+	ret = irqlab_setup_ims(idev, ims_sysmem);
 	if (ret) {
 		dev_err(dev, "IMS set-up failed (%d): continuing without IMS\n", ret);
 		irqlab_free_ims(idev);
