@@ -473,7 +473,8 @@ test('a doorbell write of 2^32-1 work items does not stall the server', async (t
 });
 
 test('a client\'s bad answers to the device\'s DMA_READ (wrong address, wrong count, short data, error, silence) fail the interrupt, nothing else', async (t) => {
-  const h = startServer<ImsQueueDevice>(undefined, { dmaTimeoutMs: 300 });
+  // 1.5 s: long enough for a 1 MiB answer on a loaded machine, short for the silent case.
+  const h = startServer<ImsQueueDevice>(undefined, { dmaTimeoutMs: 1500 });
   t.teardown(() => h.close());
   const events: IrqEvent[] = [];
   h.device.on('irq', (e) => events.push(e));
