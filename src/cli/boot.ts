@@ -89,7 +89,13 @@ export async function run(argv: string[]): Promise<number> {
       bed.vm.writeConsole(d);
     });
     process.stdin.on('end', () => void finish(0));
-    void bed.vm.exited.then(() => finish(0));
+    // The guest powered off (status 0), or QEMU died under it (say so, status 1).
+    void bed.vm.exited.then((exit) => {
+      if (done) return;
+      const clean = exit.code === 0;
+      if (!clean) err(`QEMU ended (${exit.signal ?? `status ${exit.code}`}): ${bed.vm.qemuOutput.trim().split('\n').slice(-3).join(' | ') || 'no message'}`);
+      void finish(clean ? 0 : 1);
+    });
     process.once('SIGTERM', () => void finish(0));
     bed.vm.writeConsole('\n');
   });
