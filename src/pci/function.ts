@@ -24,6 +24,7 @@ import { IrqCounters, type IrqEvent, type IrqKind, type IrqOutcome } from '../ir
 import { FaultEngine } from '../faults/engine.ts';
 import { IrqGate } from '../faults/irq-gate.ts';
 import { reportAerError, type AerErrorOptions } from '../faults/device-faults.ts';
+import { deviceDmaRead, deviceDmaWrite } from '../dma/device-dma.ts';
 
 /** A piece of a BAR with its own behaviour. */
 export interface BarWindow {
@@ -182,9 +183,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
 
   // ---- state the model and users look at ---------------------------------
 
-  get command(): number {
-    return this.config.u16(R.PCI_COMMAND);
-  }
+  get command(): number { return this.config.u16(R.PCI_COMMAND); }
 
   get busMaster(): boolean {
     return (this.command & R.PCI_COMMAND_MASTER) !== 0;
@@ -210,9 +209,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   }
 
   /** Records an interrupt outcome decided outside the standard models (IMS...). */
-  recordIrq(e: IrqEvent): void {
-    this.emitIrq(e);
-  }
+  recordIrq(e: IrqEvent): void { this.emitIrq(e); }
 
   // ---- the device's own memory accesses and faults -------------------------
 
@@ -222,23 +219,13 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   }
 
   /** A DMA read by the device (through the fault rules). */
-  async dmaRead(address: bigint, length: number): Promise<Uint8Array> {
-    const ctx = this.ctx;
-    if (!ctx) throw new VfioError(Errno.ENOTCONN, 'no client attached: no memory to read');
-    const f = this.faults.active ? this.faults.dma('read', address) : undefined;
-    if (f === 'drop') throw new VfioError(Errno.EIO, `fault: DMA read of 0x${address.toString(16)} dropped`);
-    if (f) await new Promise((r) => setTimeout(r, f.delay));
-    return ctx.dma.readLocal(address, length) ?? ctx.dma.read(address, length);
+  dmaRead(address: bigint, length: number): Promise<Uint8Array> {
+    return deviceDmaRead(this.ctx, this.faults, address, length);
   }
 
   /** A DMA write by the device, posted unless told otherwise (through the fault rules). */
-  async dmaWrite(address: bigint, data: Uint8Array, opts: { posted?: boolean } = { posted: true }): Promise<void> {
-    const ctx = this.ctx;
-    if (!ctx) throw new VfioError(Errno.ENOTCONN, 'no client attached: no memory to write');
-    const f = this.faults.active ? this.faults.dma('write', address) : undefined;
-    if (f === 'drop') return;
-    if (f) await new Promise((r) => setTimeout(r, f.delay));
-    await ctx.dma.write(address, data, opts);
+  dmaWrite(address: bigint, data: Uint8Array, opts: { posted?: boolean } = { posted: true }): Promise<void> {
+    return deviceDmaWrite(this.ctx, this.faults, address, data, opts);
   }
 
   /** Raises an interrupt with no cause behind it (a spurious interrupt). */

@@ -1,0 +1,23 @@
+// The device's own memory accesses (IMS slot reads, message writes, MSI-X
+// table probes) on their way to the client's memory, through the fault rules
+// for DMA: dropped or delayed when a rule says so.
+import { Errno, VfioError } from '../protocol/index.ts';
+import type { DeviceContext } from '../device/model.ts';
+import type { FaultEngine } from '../faults/engine.ts';
+
+export async function deviceDmaRead(ctx: DeviceContext | null, faults: FaultEngine, address: bigint, length: number): Promise<Uint8Array> {
+  if (!ctx) throw new VfioError(Errno.ENOTCONN, 'no client attached: no memory to read');
+  const f = faults.active ? faults.dma('read', address) : undefined;
+  if (f === 'drop') throw new VfioError(Errno.EIO, `fault: DMA read of 0x${address.toString(16)} dropped`);
+  if (f) await new Promise((r) => setTimeout(r, f.delay));
+  return ctx.dma.readLocal(address, length) ?? ctx.dma.read(address, length);
+}
+
+/** A posted write unless told otherwise; a dropped one simply never happens. */
+export async function deviceDmaWrite(ctx: DeviceContext | null, faults: FaultEngine, address: bigint, data: Uint8Array, opts: { posted?: boolean }): Promise<void> {
+  if (!ctx) throw new VfioError(Errno.ENOTCONN, 'no client attached: no memory to write');
+  const f = faults.active ? faults.dma('write', address) : undefined;
+  if (f === 'drop') return;
+  if (f) await new Promise((r) => setTimeout(r, f.delay));
+  await ctx.dma.write(address, data, opts);
+}
