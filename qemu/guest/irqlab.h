@@ -121,6 +121,22 @@ int irqlab_setup_ims(struct irqlab_dev *idev, bool sysmem);
 void irqlab_free_ims(struct irqlab_dev *idev);
 int irqlab_mask_ims(struct irqlab_dev *idev, unsigned int q, bool mask);
 
+/*
+ * disable_irq()/enable_irq() nest; the ctl interface does not: a second
+ * "mask" of a masked interrupt is a no-op, so depth never exceeds one and
+ * teardown can undo it. @disabled tracks what ctl did to @irq.
+ */
+static inline void irqlab_ctl_mask(unsigned int irq, bool *disabled, bool mask)
+{
+	if (*disabled == mask)
+		return;
+	if (mask)
+		disable_irq(irq);
+	else
+		enable_irq(irq);
+	*disabled = mask;
+}
+
 /* irqlab_bench.c */
 int irqlab_storm(struct irqlab_dev *idev, u32 n);
 int irqlab_mmio_reads(struct irqlab_dev *idev, u32 n);

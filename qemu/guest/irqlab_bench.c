@@ -13,11 +13,23 @@
 /* How often the loops let the scheduler in (a long storm must not stall the CPU). */
 #define IRQLAB_RESCHED_EVERY	4096
 
-int irqlab_storm(struct irqlab_dev *idev, u32 n)
+/* What "run" in debugfs shows for the last loop. */
+static void irqlab_record_run(struct irqlab_dev *idev, const char *op, u32 n, u32 value,
+			      u64 loop_ns, u64 read_ns)
 {
 	struct irqlab_run *r = &idev->last_run;
-	u64 t0, t1;
-	u32 i;
+
+	r->op = op;
+	r->n = n;
+	r->value = value;
+	r->loop_ns = loop_ns;
+	r->read_ns = read_ns;
+}
+
+int irqlab_storm(struct irqlab_dev *idev, u32 n)
+{
+	u64 t0, t1, t2;
+	u32 i, count;
 
 	t0 = ktime_get_ns();
 	for (i = 0; i < n; i++) {
@@ -27,17 +39,14 @@ int irqlab_storm(struct irqlab_dev *idev, u32 n)
 	}
 	t1 = ktime_get_ns();
 	/* The read waits behind every posted write: it measures the backlog. */
-	r->value = readl(idev->regs + IRQLAB_REG_DB_COUNT);
-	r->read_ns = ktime_get_ns() - t1;
-	r->loop_ns = t1 - t0;
-	r->n = n;
-	r->op = "storm";
+	count = readl(idev->regs + IRQLAB_REG_DB_COUNT);
+	t2 = ktime_get_ns();
+	irqlab_record_run(idev, "storm", n, count, t1 - t0, t2 - t1);
 	return 0;
 }
 
 int irqlab_mmio_reads(struct irqlab_dev *idev, u32 n)
 {
-	struct irqlab_run *r = &idev->last_run;
 	u64 t0;
 	u32 i, v = 0;
 
@@ -47,11 +56,7 @@ int irqlab_mmio_reads(struct irqlab_dev *idev, u32 n)
 		if ((i % IRQLAB_RESCHED_EVERY) == IRQLAB_RESCHED_EVERY - 1)
 			cond_resched();
 	}
-	r->loop_ns = ktime_get_ns() - t0;
-	r->read_ns = 0;
-	r->value = v;
-	r->n = n;
-	r->op = "reads";
+	irqlab_record_run(idev, "reads", n, v, ktime_get_ns() - t0, 0);
 	return 0;
 }
 
@@ -64,7 +69,6 @@ int irqlab_mmio_reads(struct irqlab_dev *idev, u32 n)
  */
 int irqlab_pingpong(struct irqlab_dev *idev, unsigned int q, u32 n)
 {
-	struct irqlab_run *r = &idev->last_run;
 	struct irqlab_queue *queue;
 	u32 i, timeouts = 0;
 	u64 t0;
@@ -88,10 +92,6 @@ int irqlab_pingpong(struct irqlab_dev *idev, unsigned int q, u32 n)
 		if ((i % 256) == 255)
 			cond_resched();
 	}
-	r->loop_ns = ktime_get_ns() - t0;
-	r->read_ns = 0;
-	r->value = timeouts;
-	r->n = n;
-	r->op = "pingpong";
+	irqlab_record_run(idev, "pingpong", n, timeouts, ktime_get_ns() - t0, 0);
 	return 0;
 }

@@ -21,11 +21,7 @@ static irqreturn_t irqlab_ims_handler(int irq, void *data)
 	return IRQ_HANDLED;
 }
 
-/*
- * disable_irq()/enable_irq() nest; the ctl interface does not: a second
- * "mask" of a masked interrupt is a no-op, so depth never exceeds one and
- * teardown can undo it.
- */
+/* "mask"/"unmask" from ctl (see irqlab_ctl_mask in irqlab.h). */
 int irqlab_mask_ims(struct irqlab_dev *idev, unsigned int q, bool mask)
 {
 	struct irqlab_queue *queue;
@@ -35,13 +31,7 @@ int irqlab_mask_ims(struct irqlab_dev *idev, unsigned int q, bool mask)
 	queue = &idev->queues[q];
 	if (!queue->ims_requested)
 		return -ENODEV;
-	if (queue->ims_disabled == mask)
-		return 0;
-	if (mask)
-		disable_irq(queue->ims_irq);
-	else
-		enable_irq(queue->ims_irq);
-	queue->ims_disabled = mask;
+	irqlab_ctl_mask(queue->ims_irq, &queue->ims_disabled, mask);
 	return 0;
 }
 

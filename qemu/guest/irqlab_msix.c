@@ -34,11 +34,7 @@ static irqreturn_t irqlab_msix_handler(int irq, void *data)
 	return IRQ_HANDLED;
 }
 
-/*
- * disable_irq()/enable_irq() nest; the ctl interface does not: a second
- * "mask" of a masked interrupt is a no-op, so depth never exceeds one and
- * teardown can undo it.
- */
+/* "mask"/"unmask" from ctl (see irqlab_ctl_mask in irqlab.h). */
 int irqlab_mask_msix(struct irqlab_dev *idev, unsigned int v, bool mask)
 {
 	struct irqlab_vector *vec;
@@ -48,13 +44,7 @@ int irqlab_mask_msix(struct irqlab_dev *idev, unsigned int v, bool mask)
 	vec = &idev->vectors[v];
 	if (!vec->requested)
 		return -ENODEV;
-	if (vec->disabled == mask)
-		return 0;
-	if (mask)
-		disable_irq(vec->irq);
-	else
-		enable_irq(vec->irq);
-	vec->disabled = mask;
+	irqlab_ctl_mask(vec->irq, &vec->disabled, mask);
 	return 0;
 }
 
