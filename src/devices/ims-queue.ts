@@ -9,7 +9,7 @@
 import { PciFunction } from '../pci/function.ts';
 import { RegisterMap, type RegisterSpec } from '../device/register-map.ts';
 import { ImsTable, IMS_SLOT_SIZE } from '../irq/ims.ts';
-import type { IrqOutcome } from '../irq/events.ts';
+import type { IrqKind, IrqOutcome } from '../irq/events.ts';
 
 export const IRQLAB_VENDOR_ID = 0xf1ab;
 export const IRQLAB_DEVICE_ID = 0x0001;
@@ -198,9 +198,8 @@ export class ImsQueueDevice extends PciFunction {
     return this.msix.fire(vector);
   }
 
-  protected override raiseOther(kind: string, index: number): IrqOutcome {
-    if (kind === 'ims') return this.fireIms(index);
-    return super.raiseOther(kind as never, index);
+  protected override raiseOther(kind: IrqKind, index: number): IrqOutcome {
+    return kind === 'ims' ? this.fireIms(index) : super.raiseOther(kind, index);
   }
 
   fireIms(slot: number): IrqOutcome {
@@ -210,8 +209,4 @@ export class ImsQueueDevice extends PciFunction {
     }
     return this.ims.fire(slot);
   }
-}
-
-export function createImsQueueDevice(opts?: ImsQueueOptions): ImsQueueDevice {
-  return new ImsQueueDevice(opts);
 }

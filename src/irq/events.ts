@@ -24,8 +24,6 @@ export interface IrqEvent {
   detail?: string;
 }
 
-export type IrqListener = (e: IrqEvent) => void;
-
 export class IrqCounters {
   private readonly counts = new Map<string, number>();
 

@@ -54,18 +54,6 @@ export function decodeRegionInfo(p: Uint8Array, what = 'DEVICE_GET_REGION_INFO')
   return info;
 }
 
-export interface SparseMmapArea {
-  offset: bigint;
-  size: bigint;
-}
-
-/** VFIO_REGION_INFO_CAP_SPARSE_MMAP, placed at `at` with `next` linking onwards. */
-export function encodeSparseMmapCap(areas: SparseMmapArea[], next = 0): Uint8Array {
-  const w = new Writer(8 + 8 + areas.length * 16).u16(1).u16(1).u32(next).u32(areas.length).u32(0);
-  for (const a of areas) w.u64(a.offset).u64(a.size);
-  return w.done();
-}
-
 export interface IoFdsInfo {
   argsz: number;
   flags: number;

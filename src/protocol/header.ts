@@ -1,5 +1,5 @@
 // The 16-byte header in front of every vfio-user message.
-import { HEADER_SIZE, MSG_TYPE_MASK, MsgType, FLAG_NO_REPLY, FLAG_ERROR } from './constants.ts';
+import { HEADER_SIZE, MSG_TYPE_MASK, MsgType, FLAG_ERROR } from './constants.ts';
 
 export interface Header {
   /** Message ID, chosen by the sender of a command and echoed in its reply. */
@@ -32,9 +32,7 @@ export function writeHeader(bytes: Uint8Array, at: number, h: Header): void {
   v.setUint32(12, h.error, true);
 }
 
-export const isReply = (h: Header): boolean => (h.flags & MSG_TYPE_MASK) === MsgType.REPLY;
 export const isCommand = (h: Header): boolean => (h.flags & MSG_TYPE_MASK) === MsgType.COMMAND;
-export const wantsReply = (h: Header): boolean => (h.flags & FLAG_NO_REPLY) === 0;
 export const isError = (h: Header): boolean => (h.flags & FLAG_ERROR) !== 0;
 
 /** A whole message (header + payload) in one buffer, ready for the socket. */

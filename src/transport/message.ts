@@ -18,6 +18,7 @@ export class Message {
   takeFds(): number[] {
     const fds = this.fds;
     this.fds = [];
+    // An empty list may be the reassembler's shared one: never hand that out.
     return fds.length ? fds : [];
   }
 
