@@ -54,10 +54,11 @@
  *
  * hierarchy (read): one line per IMS interrupt of each logical function
  *   (lfunc<id>.<index>), then one per MSI-X irq:
- *	lfunc0.0 irq 45: irqlab-ims-0000:00:03.0 > INTEL-IR-0-15 > VECTOR
- *	msix0 irq 40: IR-PCI-MSIX-0000:00:03.0-12 > INTEL-IR-0-15 > VECTOR
- *   each level's irq_domain name, from the irq's top level down its
- *   parent_data chain ("?" for a level without domain or name).
+ *	lfunc0.0 irq 45: irqlab-ims-0000:00:03.0(hwirq 0x0) > INTEL-IR-0-15(hwirq 0x5) > VECTOR(hwirq 0x2d)
+ *	msix0 irq 40: IR-PCI-MSIX-0000:00:03.0-12(hwirq 0x0) > INTEL-IR-0-15(hwirq 0x4) > VECTOR(hwirq 0x28)
+ *   each level's irq_domain name ("?" for a level without domain or name)
+ *   and its hwirq, from the irq's top level down its parent_data chain, as
+ *   /sys/kernel/debug/irq/irqs/<irq> shows them on kernels that have it.
  *
  * regs (read): the device registers as the guest reads them now, "NAME
  *   0xHHHHHHHH" per line: ID VERSION NUM_QUEUES IMS_CAP IMS_OFFSET CTRL
@@ -267,7 +268,8 @@ static void show_chain(struct seq_file *m, unsigned int irq)
 
 	seq_printf(m, " irq %u:", irq);
 	for (; d; d = d->parent_data) {
-		seq_printf(m, "%s %s", sep, d->domain && d->domain->name ? d->domain->name : "?");
+		seq_printf(m, "%s %s(hwirq 0x%lx)", sep,
+			   d->domain && d->domain->name ? d->domain->name : "?", d->hwirq);
 		sep = " >";
 	}
 	seq_putc(m, '\n');

@@ -51,6 +51,8 @@ export interface HierarchyRow {
   irq: number;
   /** Domain names from the irq's own level down to the vector domain. */
   chain: string[];
+  /** The same levels with their hwirq (compare with /sys/kernel/debug/irq/irqs/N). */
+  levels: { domain: string; hwirq: number }[];
 }
 
 export interface LoopRun {
@@ -124,7 +126,12 @@ export function parseHierarchy(text: string): HierarchyRow[] {
   return text.split('\n').filter((l) => l.trim()).map((l) => {
     const m = /^(\S+) irq (\d+): (.*)$/.exec(l.trim());
     if (!m) throw new GuestDriverError(`cannot parse hierarchy line "${l}"`);
-    return { name: m[1], irq: Number(m[2]), chain: m[3].split(' > ') };
+    const levels = m[3].split(' > ').map((level) => {
+      const lm = /^(.*)\(hwirq (0x[0-9a-f]+)\)$/.exec(level);
+      if (!lm) throw new GuestDriverError(`cannot parse level "${level}" of hierarchy line "${l}"`);
+      return { domain: lm[1], hwirq: Number(lm[2]) };
+    });
+    return { name: m[1], irq: Number(m[2]), chain: levels.map((x) => x.domain), levels };
   });
 }
 

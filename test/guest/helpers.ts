@@ -56,8 +56,3 @@ export async function irqlabInterrupts(bed: Testbed): Promise<string[]> {
     return [f[0].replace(/:$/, ''), ...f.slice(1 + cpus)].join(' ');
   }).sort();
 }
-
-/** Kernel complaints in the guest log (warnings with a stack, oopses). */
-export async function kernelComplaints(bed: Testbed): Promise<string[]> {
-  return (await bed.vm.dmesg()).split('\n').filter((l) => /WARNING:|BUG:|Oops|Call Trace|general protection|list_(add|del) corruption/.test(l));
-}

@@ -50,7 +50,10 @@ export function imsChecks({ serial, bed: bedOf, drv: drvOf, fireRounds, cfg }: G
     t.regex(info.parentDomain, cfg.iommu ? /^INTEL-IR-/ : /^VECTOR$/);
     const rows = (await drv.hierarchy()).filter((r) => r.name.startsWith('lfunc'));
     t.deepEqual(rows.map((r) => r.name), all.map((q) => `lfunc${q}.0`));
-    for (const r of rows) {
+    const lfs = await drv.lfuncs();
+    for (const [i, r] of rows.entries()) {
+      t.is(r.irq, lfs[i].irqs[0].irq);
+      t.is(r.levels[0].hwirq, lfs[i].irqs[0].hwirq, `${r.name}: the IMS level's hwirq is its slot`);
       t.is(r.chain[0], info.imsDomain);
       t.deepEqual(r.chain.slice(1), cfg.iommu ? [info.parentDomain, 'VECTOR'] : ['VECTOR']);
     }

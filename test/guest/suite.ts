@@ -9,7 +9,7 @@ import { walkConfigCaps, walkConfigExtCaps } from '../../src/pci/walk.ts';
 import * as R from '../../src/pci/regs.ts';
 import { IRQLAB_VENDOR_ID, IRQLAB_DEVICE_ID } from '../../src/devices/ims-queue.ts';
 import type { GuestDriver } from '../../src/guest/driver.ts';
-import { eventually, quiet, kernelComplaints, type GuestConfig, type GuestCtx } from './helpers.ts';
+import { eventually, quiet, type GuestConfig, type GuestCtx } from './helpers.ts';
 import { imsChecks } from './ims.ts';
 import { lfuncChecks } from './lfunc.ts';
 
@@ -40,7 +40,11 @@ export function guestSuite(cfg: GuestConfig): void {
     for (const i of indexes) t.is(received[i], rounds, `${kind} ${i}: fired ${rounds}, counted ${received[i]}`);
   }
 
-  const serial = (name: string, fn: (t: ExecutionContext) => Promise<void>) => test.serial(`${label}: ${name}`, fn);
+  // Every check ends with the kernel-log watchdog: a splat fails the check that caused it.
+  const serial = (name: string, fn: (t: ExecutionContext) => Promise<void>) => test.serial(`${label}: ${name}`, async (t) => {
+    await fn(t);
+    await bed.vm.kernelLog.check();
+  });
 
   // ---- issue 4: the guest's PCI and MSI-X code against the device -------------
 
@@ -121,8 +125,4 @@ export function guestSuite(cfg: GuestConfig): void {
   const ctx: GuestCtx = { serial, bed: () => bed, drv: () => drv, fireRounds, cfg };
   imsChecks(ctx);
   lfuncChecks(ctx);
-
-  serial('the guest kernel logged no warning or oops', async (t) => {
-    t.deepEqual(await kernelComplaints(bed), []);
-  });
 }
