@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * ims_irqchip internals, shared by the domain/irqchip (ims_irqchip.c) and the
- * two storage back ends (ims_storage.c). Drivers use ims_irqchip.h only.
+ * ims_irqchip internals, shared by the API (ims_irqchip.c), the hierarchy
+ * level (ims_domain.c) and the two storage back ends (ims_storage.c). Drivers
+ * use ims_irqchip.h only.
  */
 #ifndef IMS_PRIVATE_H
 #define IMS_PRIVATE_H
@@ -12,6 +13,10 @@
 #include <linux/spinlock.h>
 
 #include "ims_irqchip.h"
+
+#ifndef CONFIG_X86
+#error "ims_irqchip: allocation passes x86's struct irq_alloc_info to the parent domain"
+#endif
 
 struct ims_storage_ops {
 	int	(*init)(struct ims_chip *ims);
@@ -55,6 +60,13 @@ struct ims_chip {
 	struct msi_desc			msi_desc;
 };
 
+/* ims_domain.c */
+void ims_slot_set_mask(struct ims_chip *ims, unsigned int slot, bool masked);
+void ims_slots_clear(struct ims_chip *ims);
+void ims_init_chip(struct ims_chip *ims);
+int ims_create_domain(struct ims_chip *ims);
+
+/* ims_storage.c */
 extern const struct ims_storage_ops ims_device_storage_ops;
 extern const struct ims_storage_ops ims_system_storage_ops;
 

@@ -74,7 +74,6 @@ struct irqlab_lfunc_spec {
 };
 
 struct irqlab_queue {
-	unsigned int		index;
 	struct irqlab_lfunc	*lfunc;		/* NULL: none; under idev->lock */
 	/* As written to the queue's IRQ register. Read in the MSI-X handler: READ_ONCE */
 	enum irqlab_route	route;

@@ -273,7 +273,6 @@ static int irqlab_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_teardown;
 	}
 	for (q = 0; q < idev->nr_queues; q++) {
-		idev->queues[q].index = q;
 		atomic64_set(&idev->queues[q].count, 0);
 		/* Routing is unknown after a previous driver: start from off. */
 		irqlab_queue_route(idev, q, IRQLAB_ROUTE_NONE, 0);
