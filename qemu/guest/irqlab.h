@@ -18,6 +18,7 @@
 #include <linux/atomic.h>
 #include <linux/idr.h>
 #include <linux/interrupt.h>
+#include <linux/irq.h>
 #include <linux/kobject.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
@@ -186,6 +187,21 @@ static inline void irqlab_ctl_mask(unsigned int irq, bool *disabled, bool mask)
 	else
 		enable_irq(irq);
 	*disabled = mask;
+}
+
+/*
+ * request_irq(), then mask in hardware at disable_irq() time instead of
+ * lazily on the next interrupt: the tests observe the masking itself.
+ * free_irq() clears the flag, so it is set after request_irq().
+ */
+static inline int irqlab_request_irq(unsigned int irq, irq_handler_t handler, const char *name,
+				     void *dev)
+{
+	int ret = request_irq(irq, handler, 0, name, dev);
+
+	if (!ret)
+		irq_set_status_flags(irq, IRQ_DISABLE_UNLAZY);
+	return ret;
 }
 
 /* irqlab_bench.c */

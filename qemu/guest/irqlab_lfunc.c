@@ -56,16 +56,10 @@ static int lfunc_irq_setup_ims(struct irqlab_lfunc_irq *li, int slot)
 	li->virq = ret;
 	li->hwirq = ims_chip_irq_slot(ims, li->virq);
 	snprintf(li->name, sizeof(li->name), "irqlab-lf%u.%u", lf->id, li->index);
-	ret = request_irq(li->virq, irqlab_lfunc_ims_handler, 0, li->name, li);
+	ret = irqlab_request_irq(li->virq, irqlab_lfunc_ims_handler, li->name, li);
 	if (ret)
 		return ret;
 	li->requested = true;
-	/*
-	 * Mask in hardware at disable_irq() time instead of lazily on the next
-	 * interrupt: the tests observe the masking itself. free_irq() clears
-	 * the flag, so it is set after request_irq().
-	 */
-	irq_set_status_flags(li->virq, IRQ_DISABLE_UNLAZY);
 	return 0;
 }
 
