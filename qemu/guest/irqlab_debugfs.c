@@ -81,7 +81,7 @@
  *					Q % msix_vectors (the old one is freed)
  *	busmaster 0|1			pci_clear_master / pci_set_master
  *	submit Q N			write N to queue Q's doorbell
- *	reset_counts			zero every queue and vector count
+ *	reset_counts			zero every queue, vector and lfunc count
  *	storm N				N posted writes to DOORBELL, then one read of
  *					DB_COUNT (result in "run")
  *	reads N				N reads of the ID register (result in "run")
@@ -90,7 +90,8 @@
  *   mask/unmask do not nest: masking a masked irq is a no-op. A malformed
  *   command or an index out of range fails with EINVAL, a well-formed one
  *   the device cannot do (no IMS irq for that queue, no MSI-X) with ENODEV;
- *   both log a warning naming the command.
+ *   both log a warning naming the command. Logical functions are created
+ *   and destroyed in sysfs, not here (irqlab_lfunc_sysfs.c).
  */
 #include <linux/debugfs.h>
 #include <linux/fs.h>
