@@ -119,7 +119,7 @@ export function lfuncChecks({ serial, bed: bedOf, drv: drvOf }: GuestCtx): void 
     t.deepEqual(withoutIrq(await irqlabInterrupts(bed)), withoutIrq(orig), 'the same interrupts as before, by chip, slot and name');
   });
 
-  serial('a second allocation of a live slot is refused (EBUSY), as is a second lfunc on a queue; nothing leaks', async (t) => {
+  serial('a second allocation of a live slot is refused (EBUSY), as is a second lfunc on a queue; explicit slots and MSI-X mode; nothing leaks', async (t) => {
     const bed = bedOf();
     const drv = drvOf();
     const before = await irqlabInterrupts(bed);
@@ -140,6 +140,15 @@ export function lfuncChecks({ serial, bed: bedOf, drv: drvOf }: GuestCtx): void 
     t.deepEqual(lf.irqs.map((i) => i.hwirq), [9]);
     await fireLfunc(t, bed, drv, lf, 2);
     await drv.destroyLfunc(lf.id);
+    // Interrupt 0 on the queue's MSI-X vector instead: no slot taken.
+    t.regex((await t.throwsAsync(drv.createLfunc({ queue: 5, mode: 'msix', slot: 9 })))!.message, /invalid/i, 'a slot needs mode ims');
+    const live = await slotsLive(drv);
+    const msix = await drv.createLfunc({ queue: 5, mode: 'msix' });
+    t.deepEqual(msix.irqs.map((i) => [i.mode, i.hwirq]), [['msix', 5]]);
+    t.is(await slotsLive(drv), live);
+    await checkViewsAgree(t, bed, drv);
+    await fireLfunc(t, bed, drv, msix, 2);
+    await drv.destroyLfunc(msix.id);
     await drv.createLfunc({ queue: 5 });
     t.deepEqual(withoutIrq(await irqlabInterrupts(bed)), withoutIrq(before));
   });
