@@ -1,25 +1,35 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * irqlab guest driver: shared state of the PCI driver (irqlab_main.c), its
- * MSI-X vectors (irqlab_msix.c) and the queues' IMS interrupts
- * (irqlab_ims_queue.c), the IMS table (irqlab_ims_table.c) and irq domain
- * (irqlab_ims.c), and the debugfs interface (irqlab_debugfs.c, irqlab_ctl.c).
+ * MSI-X vectors (irqlab_msix.c), its IMS chip (irqlab_ims.c, over the
+ * ims_irqchip library), the logical functions (irqlab_lfunc.c, shown in sysfs
+ * by irqlab_lfunc_sysfs.c) and the debugfs interface (irqlab_debugfs.c,
+ * irqlab_ctl.c).
+ *
+ * A logical function ("lfunc") is a container of resources: one work queue of
+ * the device plus its interrupts. Interrupt 0 carries the queue's completions
+ * (an IMS slot of its own, or the MSI-X vector queue % vectors); interrupts
+ * 1.. are further IMS slots. Slots come from the IMS chip's allocator when the
+ * lfunc is created and go back when it is destroyed.
  */
 #ifndef IRQLAB_H
 #define IRQLAB_H
 
 #include <linux/atomic.h>
+#include <linux/idr.h>
 #include <linux/interrupt.h>
-#include <linux/irqdomain.h>
-#include <linux/msi.h>
+#include <linux/irq.h>
+#include <linux/kobject.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/types.h>
 
 #include "irqlab_hw.h"
+#include "ims_irqchip.h"
 
 #define IRQLAB_DRV_NAME		"irqlab"
 #define IRQLAB_IRQ_NAME_LEN	24
+#define IRQLAB_LFUNC_MAX_IRQS	4
 
 enum irqlab_route {
 	IRQLAB_ROUTE_NONE,	/* interrupts of this queue are off */
@@ -28,19 +38,48 @@ enum irqlab_route {
 };
 
 struct irqlab_dev;
+struct irqlab_lfunc;
+
+/* One interrupt of a logical function. */
+struct irqlab_lfunc_irq {
+	struct irqlab_lfunc	*lf;
+	unsigned int		index;
+	enum irqlab_route	mode;		/* IRQLAB_ROUTE_IMS or IRQLAB_ROUTE_MSIX */
+	unsigned int		hwirq;		/* IMS slot, or MSI-X vector */
+	unsigned int		virq;		/* Linux irq */
+	bool			requested;	/* IMS: request_irq() done here */
+	bool			disabled;	/* disable_irq() done by "mask ims" */
+	atomic64_t		count;		/* IMS: interrupts its handler took */
+	/* The queue's count for interrupt 0, else NULL (the handler adds to it). */
+	atomic64_t		*queue_count;
+	char			name[IRQLAB_IRQ_NAME_LEN];
+	struct kobject		*kobj;		/* lfunc/<id>/irqs/<virq>/ */
+};
+
+struct irqlab_lfunc {
+	struct kobject		kobj;		/* lfunc/<id>/; its release frees this */
+	struct irqlab_dev	*idev;
+	unsigned int		id;
+	unsigned int		queue;
+	unsigned int		nr_irqs;
+	struct irqlab_lfunc_irq	*irqs[IRQLAB_LFUNC_MAX_IRQS];
+	struct kobject		*irqs_dir;	/* lfunc/<id>/irqs/ */
+};
+
+/* What to create: see "create" in irqlab_lfunc_sysfs.c. */
+struct irqlab_lfunc_spec {
+	unsigned int		queue;
+	unsigned int		nr_irqs;
+	enum irqlab_route	mode;		/* of interrupt 0 */
+	int			slot;		/* of interrupt 0 in IMS mode, or IMS_SLOT_ANY */
+};
 
 struct irqlab_queue {
-	struct irqlab_dev	*idev;
-	unsigned int		index;
-	/* IMS interrupt of this queue (slot == index); 0 when there is none */
-	unsigned int		ims_irq;
-	bool			ims_requested;
-	bool			ims_disabled;	/* disable_irq() done by "mask ims" */
-	/* Read in the MSI-X handler without the lock: READ_ONCE/WRITE_ONCE */
+	struct irqlab_lfunc	*lfunc;		/* NULL: none; under idev->lock */
+	/* As written to the queue's IRQ register. Read in the MSI-X handler: READ_ONCE */
 	enum irqlab_route	route;
 	unsigned int		route_index;
 	atomic64_t		count;
-	char			ims_name[IRQLAB_IRQ_NAME_LEN];
 };
 
 struct irqlab_vector {
@@ -80,33 +119,27 @@ struct irqlab_dev {
 	bool			msix_enabled;
 	void __iomem		*msix_pba;	/* Pending Bit Array, read by debugfs */
 
-	/* IMS */
-	unsigned int		ims_slots;
-	bool			ims_sysmem;	/* table in system memory */
-	__le32			*ims_sys;	/* system-memory table (coherent) */
-	dma_addr_t		ims_sys_dma;
-	size_t			ims_sys_size;
-	struct msi_msg		*ims_msg;	/* message last written per slot */
-	struct irq_domain	*ims_parent;
-	struct irq_domain	*ims_domain;
-	struct fwnode_handle	*ims_fwnode;
-	/*
-	 * Stand-in MSI descriptor handed to the parent domain on allocation:
-	 * the remapping domain takes the requester id from desc->dev (see
-	 * irqlab_ims.c).
-	 */
-	struct msi_desc		ims_msi_desc;
+	unsigned int		ims_slots;	/* in the device's table; 0: no IMS */
+	struct ims_chip		*ims;		/* NULL: no IMS */
+
+	/* Logical functions by id (ids < nr_queues: one lfunc per queue at most) */
+	struct irqlab_lfunc	**lfuncs;
+	struct ida		lfunc_ida;
+	struct kobject		*lfunc_dir;	/* /sys/bus/pci/devices/<bdf>/lfunc/ */
 
 	bool			busmaster;
 	struct irqlab_run	last_run;
-	struct mutex		lock;		/* ctl commands and debugfs reads */
+	/* lfunc create/destroy, ctl commands, debugfs reads */
+	struct mutex		lock;
 	struct dentry		*debugfs_dir;
 };
 
 /* irqlab_main.c */
 const char *irqlab_route_name(enum irqlab_route route);
 enum irqlab_route irqlab_default_route(void);
-int irqlab_set_route(struct irqlab_dev *idev, unsigned int q, enum irqlab_route route);
+bool irqlab_unflushed_mask(void);
+void irqlab_queue_route(struct irqlab_dev *idev, unsigned int q, enum irqlab_route route,
+			unsigned int index);
 void irqlab_set_busmaster(struct irqlab_dev *idev, bool on);
 int irqlab_submit(struct irqlab_dev *idev, unsigned int q, u32 n);
 void irqlab_reset_counts(struct irqlab_dev *idev);
@@ -116,10 +149,29 @@ int irqlab_setup_msix(struct irqlab_dev *idev);
 void irqlab_free_msix(struct irqlab_dev *idev);
 int irqlab_mask_msix(struct irqlab_dev *idev, unsigned int v, bool mask);
 
-/* irqlab_ims_queue.c */
-int irqlab_setup_ims(struct irqlab_dev *idev, bool sysmem);
-void irqlab_free_ims(struct irqlab_dev *idev);
-int irqlab_mask_ims(struct irqlab_dev *idev, unsigned int q, bool mask);
+/* irqlab_ims.c: the device's IMS chip, over ims_irqchip */
+int irqlab_ims_setup(struct irqlab_dev *idev, bool sysmem);
+void irqlab_ims_teardown(struct irqlab_dev *idev);
+int irqlab_ims_hwmask(struct irqlab_dev *idev, unsigned int slot, bool masked);
+void irqlab_ims_read_slot(struct irqlab_dev *idev, unsigned int slot, struct ims_slot_state *st);
+
+/* irqlab_lfunc.c; idev->lock held for all of these */
+int irqlab_lfunc_create(struct irqlab_dev *idev, const struct irqlab_lfunc_spec *spec);
+void irqlab_lfunc_destroy(struct irqlab_lfunc *lf);
+void irqlab_lfunc_destroy_all(struct irqlab_dev *idev);
+int irqlab_lfunc_virq(const struct irqlab_lfunc *lf, unsigned int index);
+int irqlab_lfunc_set_mode(struct irqlab_lfunc *lf, enum irqlab_route mode);
+int irqlab_lfunc_mask(struct irqlab_dev *idev, unsigned int q, bool mask);
+void irqlab_lfuncs_at_probe(struct irqlab_dev *idev);
+
+/* irqlab_lfunc_sysfs.c */
+int irqlab_lfunc_sysfs_init(struct irqlab_dev *idev);
+void irqlab_lfunc_sysfs_stop(struct irqlab_dev *idev);
+void irqlab_lfunc_sysfs_exit(struct irqlab_dev *idev);
+int irqlab_lfunc_sysfs_add(struct irqlab_lfunc *lf);
+void irqlab_lfunc_sysfs_del(struct irqlab_lfunc *lf);
+int irqlab_lfunc_sysfs_add_irq(struct irqlab_lfunc_irq *li);
+void irqlab_lfunc_sysfs_del_irq(struct irqlab_lfunc_irq *li);
 
 /*
  * disable_irq()/enable_irq() nest; the ctl interface does not: a second
@@ -137,26 +189,25 @@ static inline void irqlab_ctl_mask(unsigned int irq, bool *disabled, bool mask)
 	*disabled = mask;
 }
 
+/*
+ * request_irq(), then mask in hardware at disable_irq() time instead of
+ * lazily on the next interrupt: the tests observe the masking itself.
+ * free_irq() clears the flag, so it is set after request_irq().
+ */
+static inline int irqlab_request_irq(unsigned int irq, irq_handler_t handler, const char *name,
+				     void *dev)
+{
+	int ret = request_irq(irq, handler, 0, name, dev);
+
+	if (!ret)
+		irq_set_status_flags(irq, IRQ_DISABLE_UNLAZY);
+	return ret;
+}
+
 /* irqlab_bench.c */
 int irqlab_storm(struct irqlab_dev *idev, u32 n);
 int irqlab_mmio_reads(struct irqlab_dev *idev, u32 n);
 int irqlab_pingpong(struct irqlab_dev *idev, unsigned int q, u32 n);
-
-/* irqlab_ims_table.c */
-int irqlab_ims_init_table(struct irqlab_dev *idev, bool sysmem);
-void irqlab_ims_clear_all_slots(struct irqlab_dev *idev);
-void irqlab_ims_release_table(struct irqlab_dev *idev);
-void irqlab_ims_write_ctrl(struct irqlab_dev *idev, unsigned int slot, bool masked);
-void irqlab_ims_write_msg(struct irqlab_dev *idev, unsigned int slot, const struct msi_msg *msg);
-void irqlab_ims_clear_slot(struct irqlab_dev *idev, unsigned int slot);
-int irqlab_ims_hwmask(struct irqlab_dev *idev, unsigned int slot, bool masked);
-void irqlab_ims_read_slot(struct irqlab_dev *idev, unsigned int slot, struct msi_msg *msg);
-
-/* irqlab_ims.c */
-int irqlab_ims_create_domain(struct irqlab_dev *idev);
-void irqlab_ims_remove_domain(struct irqlab_dev *idev);
-int irqlab_ims_alloc_irq(struct irqlab_dev *idev, unsigned int slot);
-void irqlab_ims_free_irq(unsigned int irq);
 
 /* irqlab_debugfs.c */
 void irqlab_debugfs_init(void);

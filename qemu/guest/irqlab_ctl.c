@@ -47,7 +47,7 @@ static int ctl_exec(struct irqlab_dev *idev, char *cmd)
 		if (!a || parse_uint(b, &x))
 			return -EINVAL;
 		if (!strcmp(a, "ims"))
-			return irqlab_mask_ims(idev, x, mask);
+			return irqlab_lfunc_mask(idev, x, mask);
 		if (!strcmp(a, "msix"))
 			return irqlab_mask_msix(idev, x, mask);
 		return -EINVAL;
@@ -58,13 +58,19 @@ static int ctl_exec(struct irqlab_dev *idev, char *cmd)
 		return irqlab_ims_hwmask(idev, x, verb[2] == 'm');
 	}
 	if (!strcmp(verb, "route")) {
-		if (parse_uint(a, &x) || !b)
+		enum irqlab_route r;
+
+		if (parse_uint(a, &x) || x >= idev->nr_queues || !b)
 			return -EINVAL;
 		if (!strcmp(b, "ims"))
-			return irqlab_set_route(idev, x, IRQLAB_ROUTE_IMS);
-		if (!strcmp(b, "msix"))
-			return irqlab_set_route(idev, x, IRQLAB_ROUTE_MSIX);
-		return -EINVAL;
+			r = IRQLAB_ROUTE_IMS;
+		else if (!strcmp(b, "msix"))
+			r = IRQLAB_ROUTE_MSIX;
+		else
+			return -EINVAL;
+		if (!idev->queues[x].lfunc)
+			return -ENODEV;
+		return irqlab_lfunc_set_mode(idev->queues[x].lfunc, r);
 	}
 	if (!strcmp(verb, "busmaster")) {
 		if (b || parse_uint(a, &x) || x > 1)

@@ -2,14 +2,20 @@
 /*
  * irqlab guest driver: the PCI driver for the irqlab reference device
  * (irqlab_hw.h). Probe maps BAR0, allocates every MSI-X vector
- * (irqlab_msix.c) and one IMS interrupt per work queue (irqlab_ims_queue.c),
- * routes the queues and publishes the state under
- * /sys/kernel/debug/irqlab/<bdf>/ (irqlab_debugfs.c).
+ * (irqlab_msix.c), creates the device's IMS chip (irqlab_ims.c), the lfunc/
+ * sysfs directory and one logical function per work queue (irqlab_lfunc.c),
+ * and publishes the state under /sys/kernel/debug/irqlab/<bdf>/
+ * (irqlab_debugfs.c).
  *
  * Module parameters:
- *   route=ims|msix   initial routing: queue q -> IMS slot q (default), or
- *                    queue q -> MSI-X vector q % nvec
- *   ims_sysmem=0|1   keep the IMS table in system memory (IRQLAB_CTRL_IMS_SYSMEM)
+ *   route=ims|msix     interrupt 0 of a logical function: an IMS slot from
+ *                      the allocator (default), or MSI-X vector queue % nvec
+ *   ims_sysmem=0|1     keep the IMS table in system memory (IRQLAB_CTRL_IMS_SYSMEM)
+ *   probe_lfuncs=1|0   one logical function per queue at probe (default 1);
+ *                      with lfuncs created in queue order, lfunc q gets slot q
+ *   unflushed_mask=0|1 WRONG ON PURPOSE (default 0): IMS mask without the
+ *                      read-back that flushes it, for testing the lab's
+ *                      late-posted-write fault
  *
  * Probe only fails when the device itself is unusable (enable, regions, BAR0,
  * ID magic). If MSI-X or IMS cannot be set up, the driver says so in the log
@@ -26,17 +32,30 @@
 
 static char *route = "ims";
 module_param(route, charp, 0444);
-MODULE_PARM_DESC(route, "Initial queue routing: ims (queue q -> IMS slot q) or msix (queue q -> vector q % nvec)");
+MODULE_PARM_DESC(route, "Interrupt 0 of a logical function: ims (an IMS slot of its own, default) or msix (vector queue % nvec)");
 
 static bool ims_sysmem;
 module_param(ims_sysmem, bool, 0444);
 MODULE_PARM_DESC(ims_sysmem, "Keep the IMS table in system memory (default 0: in the BAR)");
+
+static bool probe_lfuncs = true;
+module_param(probe_lfuncs, bool, 0444);
+MODULE_PARM_DESC(probe_lfuncs, "Create one logical function per queue at probe (default 1; 0: none, create them in sysfs)");
+
+static bool unflushed_mask;
+module_param(unflushed_mask, bool, 0444);
+MODULE_PARM_DESC(unflushed_mask, "WRONG ON PURPOSE, for testing the lab's late-posted-write fault: mask IMS slots without the read-back that flushes the write (default 0)");
 
 static enum irqlab_route default_route = IRQLAB_ROUTE_IMS;
 
 enum irqlab_route irqlab_default_route(void)
 {
 	return default_route;
+}
+
+bool irqlab_unflushed_mask(void)
+{
+	return unflushed_mask;
 }
 
 const char *irqlab_route_name(enum irqlab_route r)
@@ -51,37 +70,22 @@ const char *irqlab_route_name(enum irqlab_route r)
 	}
 }
 
-int irqlab_set_route(struct irqlab_dev *idev, unsigned int q, enum irqlab_route r)
+/* Where queue q's completions raise an interrupt: IMS slot or MSI-X vector @index, or none. */
+void irqlab_queue_route(struct irqlab_dev *idev, unsigned int q, enum irqlab_route r,
+			unsigned int index)
 {
-	struct irqlab_queue *queue;
-	unsigned int index = 0;
+	struct irqlab_queue *queue = &idev->queues[q];
 	u32 val = 0;
 
-	if (q >= idev->nr_queues)
-		return -EINVAL;
-	queue = &idev->queues[q];
-
-	switch (r) {
-	case IRQLAB_ROUTE_IMS:
-		if (!queue->ims_requested)
-			return -ENODEV;
-		index = q;	/* slot q belongs to queue q */
+	if (r == IRQLAB_ROUTE_IMS)
 		val = IRQLAB_Q_IRQ_IMS | IRQLAB_Q_IRQ_ENABLE | index;
-		break;
-	case IRQLAB_ROUTE_MSIX:
-		if (!idev->nr_vectors)
-			return -ENODEV;
-		index = q % idev->nr_vectors;
+	else if (r == IRQLAB_ROUTE_MSIX)
 		val = IRQLAB_Q_IRQ_ENABLE | index;
-		break;
-	case IRQLAB_ROUTE_NONE:
-		break;
-	}
-
+	else
+		index = 0;
 	WRITE_ONCE(queue->route_index, index);
 	WRITE_ONCE(queue->route, r);
 	writel(val, idev->regs + IRQLAB_QUEUE_REG(q, IRQLAB_Q_IRQ));
-	return 0;
 }
 
 void irqlab_set_busmaster(struct irqlab_dev *idev, bool on)
@@ -103,12 +107,18 @@ int irqlab_submit(struct irqlab_dev *idev, unsigned int q, u32 n)
 
 void irqlab_reset_counts(struct irqlab_dev *idev)
 {
-	unsigned int i;
+	unsigned int i, j;
 
 	for (i = 0; i < idev->nr_queues; i++)
 		atomic64_set(&idev->queues[i].count, 0);
 	for (i = 0; i < idev->nr_vectors; i++)
 		atomic64_set(&idev->vectors[i].count, 0);
+	for (i = 0; i < idev->nr_queues; i++) {
+		struct irqlab_lfunc *lf = idev->lfuncs[i];
+
+		for (j = 0; lf && j < lf->nr_irqs; j++)
+			atomic64_set(&lf->irqs[j]->count, 0);
+	}
 }
 
 /* ---- probe / remove ---- */
@@ -184,23 +194,26 @@ static int irqlab_read_config(struct irqlab_dev *idev)
 	return 0;
 }
 
+/* Reverse of irqlab_probe(); copes with a probe that stopped half-way. */
 static void irqlab_teardown(struct irqlab_dev *idev)
 {
 	struct pci_dev *pdev = idev->pdev;
 	unsigned int q;
 
+	/* No more requests from debugfs or sysfs (both wait for writers inside). */
 	irqlab_debugfs_remove(idev);
+	irqlab_lfunc_sysfs_stop(idev);
 
 	/* Stop the device raising interrupts before they go away. */
 	if (idev->regs && idev->queues) {
 		for (q = 0; q < idev->nr_queues; q++)
-			irqlab_set_route(idev, q, IRQLAB_ROUTE_NONE);
+			irqlab_queue_route(idev, q, IRQLAB_ROUTE_NONE, 0);
 	}
-	if (idev->queues)
-		irqlab_free_ims(idev);
-	if (idev->ims_table)
-		irqlab_ims_clear_all_slots(idev);
-	irqlab_ims_release_table(idev);
+	mutex_lock(&idev->lock);
+	irqlab_lfunc_destroy_all(idev);
+	mutex_unlock(&idev->lock);
+	irqlab_lfunc_sysfs_exit(idev);
+	irqlab_ims_teardown(idev);
 	irqlab_free_msix(idev);
 
 	if (idev->busmaster)
@@ -209,7 +222,9 @@ static void irqlab_teardown(struct irqlab_dev *idev)
 		pci_iounmap(pdev, idev->ims_bar);
 	if (idev->regs)
 		pci_iounmap(pdev, idev->regs);
+	kfree(idev->lfuncs);
 	kfree(idev->queues);
+	ida_destroy(&idev->lfunc_ida);
 }
 
 static int irqlab_probe(struct pci_dev *pdev, const struct pci_device_id *id)
@@ -224,6 +239,7 @@ static int irqlab_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return -ENOMEM;
 	idev->pdev = pdev;
 	mutex_init(&idev->lock);
+	ida_init(&idev->lfunc_ida);
 
 	ret = pci_enable_device(pdev);
 	if (ret)
@@ -251,16 +267,15 @@ static int irqlab_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	idev->busmaster = true;
 
 	idev->queues = kcalloc(max(idev->nr_queues, 1u), sizeof(*idev->queues), GFP_KERNEL);
-	if (!idev->queues) {
+	idev->lfuncs = kcalloc(max(idev->nr_queues, 1u), sizeof(*idev->lfuncs), GFP_KERNEL);
+	if (!idev->queues || !idev->lfuncs) {
 		ret = -ENOMEM;
 		goto err_teardown;
 	}
 	for (q = 0; q < idev->nr_queues; q++) {
-		idev->queues[q].idev = idev;
-		idev->queues[q].index = q;
 		atomic64_set(&idev->queues[q].count, 0);
 		/* Routing is unknown after a previous driver: start from off. */
-		irqlab_set_route(idev, q, IRQLAB_ROUTE_NONE);
+		irqlab_queue_route(idev, q, IRQLAB_ROUTE_NONE, 0);
 	}
 
 	ret = irqlab_setup_msix(idev);
@@ -268,31 +283,29 @@ static int irqlab_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		dev_err(dev, "MSI-X set-up failed (%d): continuing without MSI-X\n", ret);
 		irqlab_free_msix(idev);
 	}
-	ret = irqlab_setup_ims(idev, ims_sysmem);
-	if (ret) {
+	if (unflushed_mask)
+		dev_warn(dev, "unflushed_mask=1: IMS slots are masked without a flush, deliberately wrong\n");
+	ret = irqlab_ims_setup(idev, ims_sysmem);
+	if (ret)
 		dev_err(dev, "IMS set-up failed (%d): continuing without IMS\n", ret);
-		irqlab_free_ims(idev);
+
+	ret = irqlab_lfunc_sysfs_init(idev);
+	if (ret) {
+		dev_err(dev, "cannot create lfunc/ in sysfs (%d)\n", ret);
+		goto err_teardown;
 	}
-
-	for (q = 0; q < idev->nr_queues; q++) {
-		enum irqlab_route other = default_route == IRQLAB_ROUTE_IMS ?
-					  IRQLAB_ROUTE_MSIX : IRQLAB_ROUTE_IMS;
-
-		if (!irqlab_set_route(idev, q, default_route))
-			continue;
-		if (!irqlab_set_route(idev, q, other))
-			dev_warn(dev, "queue %u routed to %s: no %s interrupt\n", q,
-				 irqlab_route_name(other), irqlab_route_name(default_route));
-		else
-			dev_warn(dev, "queue %u has no interrupt\n", q);
+	if (probe_lfuncs) {
+		mutex_lock(&idev->lock);
+		irqlab_lfuncs_at_probe(idev);
+		mutex_unlock(&idev->lock);
 	}
 
 	pci_set_drvdata(pdev, idev);
 	irqlab_debugfs_add(idev);
 	dev_info(dev, "irqlab v%u.%u: %u queues, %u IMS slots (%s, parent %s), %u MSI-X vectors\n",
 		 idev->version >> 16, idev->version & 0xffff, idev->nr_queues, idev->ims_slots,
-		 idev->ims_sysmem ? "sysmem" : "devmem",
-		 idev->ims_parent ? idev->ims_parent->name : "none", idev->nr_vectors);
+		 idev->ims && ims_chip_storage(idev->ims) == IMS_STORAGE_SYSTEM ? "sysmem" : "devmem",
+		 idev->ims ? ims_chip_parent_name(idev->ims) : "none", idev->nr_vectors);
 	return 0;
 
 err_teardown:

@@ -125,16 +125,10 @@ int irqlab_setup_msix(struct irqlab_dev *idev)
 			return ret;
 		vec->irq = ret;
 		snprintf(vec->name, sizeof(vec->name), "irqlab-msix-%u", i);
-		ret = request_irq(vec->irq, irqlab_msix_handler, 0, vec->name, vec);
+		ret = irqlab_request_irq(vec->irq, irqlab_msix_handler, vec->name, vec);
 		if (ret)
 			return ret;
 		vec->requested = true;
-		/*
-		 * Mask in hardware at disable_irq() time instead of lazily on
-		 * the next interrupt: the tests observe the masking itself.
-		 * free_irq() clears the flag, so it is set after request_irq().
-		 */
-		irq_set_status_flags(vec->irq, IRQ_DISABLE_UNLAZY);
 	}
 	return 0;
 }

@@ -63,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     say(table(['queue', 'slot', 'guest irq', 'message address', 'data', 'sent', 'received'], qrows.map((r) => [
       r.queue, r.index, r.irq, hex(r.address, 8), hex(r.data, 8), bed.device.queue(r.queue).irqsSent, q.received[r.queue],
     ]), ['r', 'r', 'r', 'l', 'l', 'r', 'r']));
-    say(`\nIMS domain hierarchy (queue 0): ${chains.find((c) => c.name === 'q0')?.chain.join(' > ')}`);
+    say(`\nIMS domain hierarchy (queue 0): ${chains.find((c) => c.name === 'lfunc0.0')?.chain.join(' > ')}`);
     const lost = [...v.received.map((n) => rounds - n), ...q.received.map((n) => rounds - n)].reduce((a, b) => a + b, 0);
     say(`\n${stamp()} done: ${lost === 0 ? 'every interrupt sent was received' : `${lost} interrupt(s) missing`}.`);
     say('Next: `make test`, or `irqlab serve --socket /tmp/irqlab.sock` to attach your own QEMU.');

@@ -1,7 +1,12 @@
 // The guest side of the reference device as the irqlab guest module shows it
 // in debugfs (/sys/kernel/debug/irqlab/<bdf>/, formats documented in
 // qemu/guest/irqlab_debugfs.c): what it built, per queue and per vector, and a
-// control file. Parsed into plain objects for tests and people.
+// control file; and its logical functions in sysfs
+// (/sys/bus/pci/devices/<bdf>/lfunc/, parsed by lfunc.ts). Parsed into plain
+// objects for tests and people.
+import { parseLfuncSysfs, parseLfuncRows, createLine, type Lfunc, type LfuncIrqRow, type LfuncSpec } from './lfunc.ts';
+
+export type { Lfunc, LfuncIrq, LfuncIrqRow, LfuncSpec } from './lfunc.ts';
 
 /** What the driver needs from a guest: run a command, read a file. */
 export interface GuestShell {
@@ -27,6 +32,8 @@ export interface QueueRow {
   address: bigint;
   data: number;
   count: number;
+  /** The queue's logical function (undefined: none). */
+  lfunc: number | undefined;
 }
 
 export interface VectorRow {
@@ -39,11 +46,13 @@ export interface VectorRow {
 }
 
 export interface HierarchyRow {
-  /** "q0" or "msix3". */
+  /** "lfunc0.0" (lfunc 0, interrupt 0) or "msix3". */
   name: string;
   irq: number;
   /** Domain names from the irq's own level down to the vector domain. */
   chain: string[];
+  /** The same levels with their hwirq (compare with /sys/kernel/debug/irq/irqs/N). */
+  levels: { domain: string; hwirq: number }[];
 }
 
 export interface LoopRun {
@@ -100,9 +109,9 @@ export function parseInfo(text: string): DriverInfo {
 }
 
 export function parseQueues(text: string): QueueRow[] {
-  return rows(text, 'queue irq route index addr data count').map(([q, irq, route, index, addr, data, count]) => ({
+  return rows(text, 'queue irq route index addr data count lfunc').map(([q, irq, route, index, addr, data, count, lfunc]) => ({
     queue: Number(q), irq: Number(irq), route: route as QueueRow['route'], index: Number(index),
-    address: BigInt(addr), data: Number(data), count: Number(count),
+    address: BigInt(addr), data: Number(data), count: Number(count), lfunc: lfunc === '-' ? undefined : Number(lfunc),
   }));
 }
 
@@ -117,7 +126,12 @@ export function parseHierarchy(text: string): HierarchyRow[] {
   return text.split('\n').filter((l) => l.trim()).map((l) => {
     const m = /^(\S+) irq (\d+): (.*)$/.exec(l.trim());
     if (!m) throw new GuestDriverError(`cannot parse hierarchy line "${l}"`);
-    return { name: m[1], irq: Number(m[2]), chain: m[3].split(' > ') };
+    const levels = m[3].split(' > ').map((level) => {
+      const lm = /^(.*)\(hwirq (0x[0-9a-f]+)\)$/.exec(level);
+      if (!lm) throw new GuestDriverError(`cannot parse level "${level}" of hierarchy line "${l}"`);
+      return { domain: lm[1], hwirq: Number(lm[2]) };
+    });
+    return { name: m[1], irq: Number(m[2]), chain: levels.map((x) => x.domain), levels };
   });
 }
 
@@ -126,6 +140,11 @@ export class GuestDriver {
 
   get dir(): string {
     return `${DEBUGFS_ROOT}/${this.bdf}`;
+  }
+
+  /** The device's logical functions in sysfs. */
+  get lfuncDir(): string {
+    return `/sys/bus/pci/devices/${this.bdf}/lfunc`;
   }
 
   private async cat(file: string): Promise<string> {
@@ -148,6 +167,37 @@ export class GuestDriver {
 
   async hierarchy(): Promise<HierarchyRow[]> {
     return parseHierarchy(await this.cat('hierarchy'));
+  }
+
+  /** The logical functions as sysfs shows them (lfunc/<id>/queue, irqs/<irq>/...), by id. */
+  async lfuncs(): Promise<Lfunc[]> {
+    // Every readable file in one command; the write-only create/destroy fail to read.
+    const r = await this.shell.run(`grep -r . ${this.lfuncDir}/ 2>/dev/null; [ -d ${this.lfuncDir} ]`);
+    if (r.status !== 0) throw new GuestDriverError(`${this.lfuncDir} does not exist (is irqlab.ko bound to ${this.bdf}?)`);
+    return parseLfuncSysfs(r.stdout, this.lfuncDir);
+  }
+
+  /** The same interrupts as the driver's debugfs "lfuncs" shows them (slot contents, counts). */
+  async lfuncIrqs(): Promise<LfuncIrqRow[]> {
+    return parseLfuncRows(await this.cat('lfuncs'));
+  }
+
+  /** Creates a logical function (lfunc/create) and returns it as sysfs shows it. */
+  async createLfunc(spec: LfuncSpec): Promise<Lfunc> {
+    await this.writeControl('create', createLine(spec));
+    const lf = (await this.lfuncs()).find((l) => l.queue === spec.queue);
+    if (!lf) throw new GuestDriverError(`lfunc/create "${createLine(spec)}" succeeded but no lfunc has queue ${spec.queue}`);
+    return lf;
+  }
+
+  /** Destroys logical function id (lfunc/destroy). */
+  async destroyLfunc(id: number): Promise<void> {
+    await this.writeControl('destroy', String(id));
+  }
+
+  private async writeControl(file: 'create' | 'destroy', line: string): Promise<void> {
+    const r = await this.shell.run(`echo '${line.replace(/'/g, '')}' > ${this.lfuncDir}/${file}`);
+    if (r.status !== 0) throw new GuestDriverError(`lfunc/${file} "${line}" failed: ${r.stderr.trim() || `status ${r.status}`}`);
   }
 
   /** The device registers as the guest reads them now. */

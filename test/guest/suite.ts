@@ -9,32 +9,11 @@ import { walkConfigCaps, walkConfigExtCaps } from '../../src/pci/walk.ts';
 import * as R from '../../src/pci/regs.ts';
 import { IRQLAB_VENDOR_ID, IRQLAB_DEVICE_ID } from '../../src/devices/ims-queue.ts';
 import type { GuestDriver } from '../../src/guest/driver.ts';
+import { eventually, quiet, type GuestConfig, type GuestCtx } from './helpers.ts';
+import { imsChecks } from './ims.ts';
+import { lfuncChecks } from './lfunc.ts';
 
-export interface GuestConfig {
-  kernel: '6.12' | '7.3';
-  iommu: boolean;
-  cmdline?: string;
-  /** Also run the system-memory IMS checks (needs a module reload). */
-  sysmem?: boolean;
-  /**
-   * The guest translates the device's DMA (vIOMMU DMA remapping on): the
-   * device then cannot read QEMU's emulated MSI-X table, so the PBA does not
-   * show vectors QEMU holds (QEMU still holds and delivers them).
-   */
-  dmaTranslation?: boolean;
-}
-
-/** Polls an async condition. */
-export async function eventually(what: string, cond: () => Promise<boolean>, ms = 8000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-export const quiet = (ms = 300) => new Promise((r) => setTimeout(r, ms));
+export type { GuestConfig } from './helpers.ts';
 
 export function guestSuite(cfg: GuestConfig): void {
   const label = `${cfg.kernel}${cfg.iommu ? ' + interrupt remapping' : ''}${cfg.dmaTranslation ? ' + DMA translation' : ''}`;
@@ -61,7 +40,11 @@ export function guestSuite(cfg: GuestConfig): void {
     for (const i of indexes) t.is(received[i], rounds, `${kind} ${i}: fired ${rounds}, counted ${received[i]}`);
   }
 
-  const serial = (name: string, fn: (t: ExecutionContext) => Promise<void>) => test.serial(`${label}: ${name}`, fn);
+  // Every check ends with the kernel-log watchdog: a splat fails the check that caused it.
+  const serial = (name: string, fn: (t: ExecutionContext) => Promise<void>) => test.serial(`${label}: ${name}`, async (t) => {
+    await fn(t);
+    await bed.vm.kernelLog.check();
+  });
 
   // ---- issue 4: the guest's PCI and MSI-X code against the device -------------
 
@@ -137,142 +120,9 @@ export function guestSuite(cfg: GuestConfig): void {
     }
   });
 
-  // ---- issue 5: IMS ---------------------------------------------------------------
+  // ---- issue 5: IMS; issue 16: logical functions -------------------------------------
 
-  imsChecks(serial, () => bed, () => drv, fireRounds, cfg);
-}
-
-type Serial = (name: string, fn: (t: ExecutionContext) => Promise<void>) => void;
-type FireRounds = (t: ExecutionContext, kind: 'queues' | 'msix', indexes: number[], rounds: number, fire: (i: number) => void) => Promise<void>;
-
-function imsChecks(serial: Serial, bedOf: () => Testbed, drvOf: () => GuestDriver, fireRounds: FireRounds, cfg: GuestConfig): void {
-  const all = [0, 1, 2, 3, 4, 5, 6, 7];
-
-  serial('every queue gets an IMS interrupt; each fired K times is counted K times', async (t) => {
-    const bed = bedOf();
-    const rows = await drvOf().queues();
-    t.deepEqual(rows.map((r) => r.route), all.map(() => 'ims'));
-    for (const r of rows) {
-      const slot = bed.device.ims.slot(r.index);
-      t.is(slot.address, r.address, `slot ${r.index} holds the message the guest composed`);
-      t.is(slot.data, r.data);
-      t.false(slot.masked);
-    }
-    await fireRounds(t, 'queues', all, 4, (q) => bed.device.complete(q, 1));
-  });
-
-  serial(`the IMS domain sits ${cfg.iommu ? 'over INTEL-IR over VECTOR' : 'over VECTOR'}`, async (t) => {
-    const drv = drvOf();
-    const info = await drv.info();
-    t.regex(info.imsDomain, /^irqlab-ims-/);
-    t.regex(info.parentDomain, cfg.iommu ? /^INTEL-IR-/ : /^VECTOR$/);
-    const rows = (await drv.hierarchy()).filter((r) => r.name.startsWith('q'));
-    t.is(rows.length, 8);
-    for (const r of rows) {
-      t.is(r.chain[0], info.imsDomain);
-      t.deepEqual(r.chain.slice(1), cfg.iommu ? [info.parentDomain, 'VECTOR'] : ['VECTOR']);
-    }
-  });
-
-  serial('an IMS slot masked by the guest holds its interrupt; unmask delivers it once', async (t) => {
-    const bed = bedOf();
-    const drv = drvOf();
-    const before = await drv.queueCount(2);
-    await drv.ctl('mask ims 2');
-    t.true(bed.device.ims.slot(2).masked, 'the mask bit reached the device');
-    bed.device.complete(2, 1);
-    t.true(bed.device.ims.slot(2).pending, 'held pending in the device');
-    await quiet();
-    t.is(await drv.queueCount(2), before);
-    await drv.ctl('unmask ims 2');
-    await eventually('delivery on unmask', async () => (await drv.queueCount(2)) === before + 1);
-    await quiet();
-    t.is(await drv.queueCount(2), before + 1);
-    t.false(bed.device.ims.slot(2).pending);
-  });
-
-  serial('bus mastering off blocks IMS messages; on again they flow', async (t) => {
-    const bed = bedOf();
-    const drv = drvOf();
-    const before = await drv.queueCount(5);
-    await drv.ctl('busmaster 0');
-    bed.device.complete(5, 1);
-    await quiet(500);
-    t.is(await drv.queueCount(5), before);
-    t.true(bed.device.counters.get('ims', 5, 'blocked') >= 1);
-    await drv.ctl('busmaster 1');
-    await fireRounds(t, 'queues', [5], 1, (q) => bed.device.complete(q, 1));
-  });
-
-  serial(`moving a queue's interrupt to the other CPU keeps delivery working${cfg.iommu ? ' (the remapped message stays the same)' : ' and rewrites the slot'}`, async (t) => {
-    const bed = bedOf();
-    const drv = drvOf();
-    const row = (await drv.queues())[4];
-    const before = bed.device.ims.slot(4);
-    const cpu = Number((await bed.vm.readFile(`/proc/irq/${row.irq}/effective_affinity_list`)).toString().trim());
-    const other = cpu === 0 ? 1 : 0;
-    await bed.vm.writeFile(`/proc/irq/${row.irq}/smp_affinity_list`, `${other}\n`);
-    // The vector domain moves an interrupt when it next fires.
-    await fireRounds(t, 'queues', [4], 2, (q) => bed.device.complete(q, 1));
-    const eff = Number((await bed.vm.readFile(`/proc/irq/${row.irq}/effective_affinity_list`)).toString().trim());
-    t.is(eff, other, 'the interrupt now targets the other CPU');
-    const after = bed.device.ims.slot(4);
-    if (cfg.iommu) {
-      t.is(after.address, before.address, 'remapped: the IRTE changed, not the message');
-      t.is(after.data, before.data);
-    } else {
-      t.not(after.address, before.address, 'the destination in the address changed');
-    }
-    const perCpu = (await bed.vm.run(`grep 'irqlab-q4' /proc/interrupts`)).stdout.trim().split(/\s+/);
-    t.true(Number(perCpu[1 + other]) >= 1, `CPU${other} took interrupts: ${perCpu.join(' ')}`);
-  });
-
-  serial('MSI-X and IMS interrupts coexist on the device', async (t) => {
-    const bed = bedOf();
-    const drv = drvOf();
-    await drv.ctl('route 0 msix');
-    const rows = await drv.queues();
-    t.is(rows[0].route, 'msix');
-    t.is(rows[1].route, 'ims');
-    await fireRounds(t, 'queues', [0, 1], 3, (q) => bed.device.complete(q, 1));
-    t.true(bed.device.counters.get('msix', 0, 'delivered') >= 3);
-    await drv.ctl('route 0 ims');
-  });
-
-  serial('module unload clears and masks every slot; reload works', async (t) => {
-    const bed = bedOf();
-    await bed.vm.run('rmmod irqlab', { check: true });
-    for (let i = 0; i < bed.device.ims.slots; i++) {
-      const s = bed.device.ims.slot(i);
-      if (s.address !== 0n || s.data !== 0 || !s.masked) t.fail(`slot ${i} left as ${JSON.stringify({ ...s, address: s.address.toString(16) })}`);
-    }
-    t.pass('64 slots cleared and masked');
-    await bed.vm.insmod('irqlab.ko');
-    await fireRounds(t, 'queues', all, 1, (q) => bed.device.complete(q, 1));
-  });
-
-  if (cfg.sysmem) {
-    serial('IMS messages in system memory: the device reads the slot by DMA; same delivery, masking and bus-master rules', async (t) => {
-      const bed = bedOf();
-      await bed.reloadModule('ims_sysmem=1');
-      const drv = drvOf();
-      t.is((await drv.info()).mode, 'sysmem');
-      t.not(bed.device.ims.sysmemBase, undefined, 'the device got the table address');
-      await fireRounds(t, 'queues', all, 3, (q) => bed.device.complete(q, 1));
-      const before = await drv.queueCount(6);
-      await drv.ctl('mask ims 6');
-      bed.device.complete(6, 1);
-      await quiet();
-      t.is(await drv.queueCount(6), before, 'held while masked in memory');
-      await drv.ctl('unmask ims 6');
-      await eventually('delivery on unmask', async () => (await drv.queueCount(6)) === before + 1);
-      const seven = await drv.queueCount(7);
-      await drv.ctl('busmaster 0');
-      bed.device.complete(7, 1);
-      await quiet();
-      t.is(await drv.queueCount(7), seven, 'bus master off: the device neither reads the slot nor sends');
-      await drv.ctl('busmaster 1');
-      await bed.reloadModule('');
-    });
-  }
+  const ctx: GuestCtx = { serial, bed: () => bed, drv: () => drv, fireRounds, cfg };
+  imsChecks(ctx);
+  lfuncChecks(ctx);
 }
