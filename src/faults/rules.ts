@@ -1,7 +1,7 @@
 // Fault rules as data: what event they match, what they do to it, and when
 // they apply. The same JSON travels over the control socket and lives in
 // scenario scripts; `parseRule` checks it and says what is wrong.
-import { Command, Errno } from '../protocol/index.ts';
+import { Command, errnoByName } from '../protocol/index.ts';
 import type { IrqKind } from '../irq/events.ts';
 
 export type IrqAction =
@@ -65,8 +65,8 @@ function commandOf(v: unknown): number {
 
 function errnoOf(v: unknown): number {
   if (typeof v === 'string' && !/^\d+$/.test(v)) {
-    const e = (Errno as Record<string, number>)[v.toUpperCase()];
-    if (e === undefined) throw new RuleError(`unknown errno "${v}"; one of ${Object.keys(Errno).join(', ')}`);
+    const e = errnoByName(v);
+    if (e === undefined) throw new RuleError(`unknown errno "${v}": a Linux errno name (EIO, EINVAL, EBUSY, ETIMEDOUT...) or a number 1..4095`);
     return e;
   }
   return int(v, 'errno', 1, 4095);
