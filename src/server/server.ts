@@ -74,6 +74,12 @@ export class VfioUserServer extends EventEmitter<ServerEvents> {
       this.refuse(fd, peer, Errno.EPERM, `uid ${peer.uid} is not allowed (server runs as uid ${myUid}; see --allow-uid)`);
       return;
     }
+    // The client before may have gone already with its end not yet read (a
+    // connect-and-close health check, a quick reconnect: both arrive in one
+    // turn of the event loop, the accept first). Read what it sent, its EOF
+    // included, before calling the device busy: if that ends its session, the
+    // device is reset (onSessionEnd) and this client is the next one.
+    this.active?.conn.catchUp();
     if (this.active) {
       this.refuse(fd, peer, Errno.EBUSY, `device is busy serving another client (pid ${this.active.peer?.pid})`);
       return;

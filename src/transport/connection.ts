@@ -104,9 +104,20 @@ export class Connection {
 
   // ---- receiving -------------------------------------------------------
 
-  private onReadable(hangup = false): void {
+  /**
+   * Reads now what the peer has sent so far, as its next readiness event
+   * would. Returns whether the connection is still open: false when the peer
+   * had closed its end (the close has now been handled).
+   */
+  catchUp(): boolean {
+    this.onReadable(false, true);
+    return !this.closed;
+  }
+
+  /** `toEmpty`: read until nothing is waiting (catchUp), not just while reads fill the buffer. */
+  private onReadable(hangup = false, toEmpty = false): void {
     if (this.closed) return;
-    this.batch = [];
+    this.batch ??= [];
     try {
       // The poll is level-triggered: read again only when the last read filled
       // the buffer (more is surely waiting); bounded so one busy peer cannot
@@ -130,7 +141,7 @@ export class Connection {
           this.stream.pauseReading();
           break;
         }
-        if (!full && !hangup) break;
+        if (!full && !hangup && !toEmpty) break;
       }
     } catch (err) {
       this.close(err instanceof Error ? err : new Error(String(err)));
@@ -198,7 +209,7 @@ export class Connection {
 
   private resumeQueue(): void {
     if (this.closed) return;
-    this.batch = [];
+    this.batch ??= [];
     try {
       while (!this.busy && this.queue.length && !this.closed) {
         const q = this.queue.shift()!;

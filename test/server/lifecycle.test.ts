@@ -2,7 +2,7 @@
 // moments, reset between clients, no leaked descriptors.
 import test from 'ava';
 import { Command, Errno, VfioError, Region, encodeRegionData, encodeRegionAccess, IrqIndex } from '../../src/protocol/index.ts';
-import { connectUnix, SocketStream, openFdCount, EventFd } from '../../ffi/index.ts';
+import { connectUnix, closeFd, SocketStream, openFdCount, EventFd } from '../../ffi/index.ts';
 import { Reg, IRQLAB_ID_MAGIC } from '../../src/devices/ims-queue.ts';
 import { startServer, sleep } from '../helpers/server.ts';
 import { eventually } from '../helpers/eventually.ts';
@@ -88,6 +88,24 @@ test.serial('a raw connection that never speaks can be closed and the next clien
   const c = await h.connect();
   t.is(await c.configRead32(0), 0x0001f1ab);
   h.close();
+});
+
+test.serial('a client that connects and closes without a word, followed at once by the next client: the next one is served, 100 times in a row', async (t) => {
+  // A health check, or QEMU reconnecting quickly: the first connection's end
+  // and the second one's arrival reach the server in the same turn of the
+  // event loop, the accept first.
+  const h = startServer();
+  t.teardown(() => h.close());
+  const refused: string[] = [];
+  h.server.on('refused', (_peer, why) => refused.push(why));
+  for (let i = 0; i < 100; i++) {
+    closeFd(connectUnix(h.socket));
+    const c = await h.connect();
+    t.is(await c.configRead32(0), 0x0001f1ab);
+    c.close();
+    await eventually('the session to end', () => h.server.session === null);
+  }
+  t.deepEqual(refused, [], 'no client was refused');
 });
 
 test.serial('REGION_WRITE_MULTI applies entries in order; a bad entry stops the batch and wr_cnt says how many were applied', async (t) => {
