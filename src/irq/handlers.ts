@@ -5,7 +5,7 @@ import {
   IRQ_SET_DATA_EVENTFD,
 } from '../protocol/index.ts';
 import type { Message } from '../transport/message.ts';
-import type { HandlerContext } from '../server/context.ts';
+import type { HandlerContext } from '../device/model.ts';
 
 export function handleGetIrqInfo(ctx: HandlerContext, msg: Message): Uint8Array {
   const req = decodeIrqInfo(msg.payload);

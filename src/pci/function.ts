@@ -8,7 +8,9 @@ import {
   DEVICE_FLAGS_PCI, DEVICE_FLAGS_RESET, PCI_NUM_REGIONS, PCI_NUM_IRQS, Region, IrqIndex,
   REGION_INFO_FLAG_READ, REGION_INFO_FLAG_WRITE, Errno, VfioError, type IrqSet,
 } from '../protocol/index.ts';
-import type { DeviceContext, DeviceModel, IrqInfoResult, RegionInfoResult } from '../device/model.ts';
+import type { DeviceContext, DeviceModel, HandlerContext, IrqInfoResult, RegionInfoResult } from '../device/model.ts';
+import type { Interceptor } from '../transport/interceptor.ts';
+import { faultInterceptor } from '../faults/interceptor.ts';
 import type { RegisterMap } from '../device/register-map.ts';
 import { ConfigSpace } from './config-space.ts';
 import { buildCapabilities, type CapabilitySpec, type CapabilityOffsets } from './capabilities.ts';
@@ -88,6 +90,12 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   private readonly rom?: Uint8Array;
   private readonly resetHooks: ((reason: string) => void)[] = [];
   private ctx: DeviceContext | null = null;
+  private readonly commandFaults = [faultInterceptor(this.faults)];
+
+  /** Command fault rules act on every session's commands while any rule is in force. */
+  get interceptors(): readonly Interceptor<HandlerContext>[] {
+    return this.faults.active ? this.commandFaults : [];
+  }
 
   constructor(readonly spec: PciFunctionSpec) {
     super();

@@ -13,14 +13,28 @@ export interface Header {
 }
 
 export function readHeader(bytes: Uint8Array, at = 0): Header {
-  const v = new DataView(bytes.buffer, bytes.byteOffset + at, HEADER_SIZE);
+  return headerAt(new DataView(bytes.buffer, bytes.byteOffset + at, HEADER_SIZE), 0);
+}
+
+/** The header at byte `at` of a view the caller keeps (a receive buffer: no view made per message). */
+export function headerAt(v: DataView, at: number): Header {
   return {
-    id: v.getUint16(0, true),
-    command: v.getUint16(2, true),
-    size: v.getUint32(4, true),
-    flags: v.getUint32(8, true),
-    error: v.getUint32(12, true),
+    id: v.getUint16(at, true),
+    command: v.getUint16(at + 2, true),
+    size: v.getUint32(at + 4, true),
+    flags: v.getUint32(at + 8, true),
+    error: v.getUint32(at + 12, true),
   };
+}
+
+/** Just the message size of the header at `at` (framing: where the next message starts). */
+export function messageSizeAt(v: DataView, at: number): number {
+  return v.getUint32(at + 4, true);
+}
+
+/** Just the command of the header at `at` (for saying which message was bad). */
+export function commandAt(v: DataView, at: number): number {
+  return v.getUint16(at + 2, true);
 }
 
 export function writeHeader(bytes: Uint8Array, at: number, h: Header): void {

@@ -39,6 +39,45 @@ export function decodeRegionData(p: Uint8Array, what: string): RegionData {
   return { offset, region, count, data: r.rest() };
 }
 
+/**
+ * REGION_WRITE requests read in place, the posted-write path (a guest can
+ * send a million a second): fields are read when asked, the data is a view of
+ * the payload. One view is reused from message to message.
+ */
+export class RegionWriteView {
+  private view: DataView = new DataView(new ArrayBuffer(0));
+  private bytes: Uint8Array = new Uint8Array(0);
+  private at = 0;
+
+  /**
+   * Points at a payload; false when it is not a well-formed REGION_WRITE
+   * (decodeRegionData then says precisely what is wrong).
+   */
+  wrap(p: Uint8Array): boolean {
+    if (p.length < REGION_ACCESS_SIZE) return false;
+    if (this.view.buffer !== p.buffer) this.view = new DataView(p.buffer);
+    this.bytes = p;
+    this.at = p.byteOffset;
+    return this.count === p.length - REGION_ACCESS_SIZE;
+  }
+
+  get offset(): bigint {
+    return this.view.getBigUint64(this.at, true);
+  }
+
+  get region(): number {
+    return this.view.getUint32(this.at + 8, true);
+  }
+
+  get count(): number {
+    return this.view.getUint32(this.at + 12, true);
+  }
+
+  get data(): Uint8Array {
+    return this.bytes.subarray(REGION_ACCESS_SIZE);
+  }
+}
+
 export interface WriteMultiEntry {
   offset: bigint;
   region: number;
@@ -57,16 +96,50 @@ export function encodeWriteMulti(entries: WriteMultiEntry[]): Uint8Array {
   return w.done();
 }
 
-/** Checks a REGION_WRITE_MULTI payload's framing and returns wr_cnt (entries read in place). */
-export function decodeWriteMultiHeader(p: Uint8Array, maxEntries: number): number {
-  const r = new Reader(p, 'REGION_WRITE_MULTI');
-  const n = r.u64('wr_cnt');
-  if (n > BigInt(maxEntries)) throw einval(`REGION_WRITE_MULTI: wr_cnt ${n} exceeds ${maxEntries}`);
-  const count = Number(n);
-  if (r.remaining !== count * WRITE_MULTI_ENTRY_SIZE) {
-    throw einval(`REGION_WRITE_MULTI: wr_cnt ${count} needs ${count * WRITE_MULTI_ENTRY_SIZE} bytes of entries, got ${r.remaining}`);
+/**
+ * REGION_WRITE_MULTI requests read in place, the storm path (millions of
+ * entries a second): wrap() checks the framing and says how many entries
+ * there are; each entry's fields are read when asked, its data is a view of
+ * the payload. One view is reused from message to message.
+ */
+export class WriteMultiView {
+  private view: DataView = new DataView(new ArrayBuffer(0));
+  private bytes: Uint8Array = new Uint8Array(0);
+  private at = 0;
+
+  /** Points at a payload and returns wr_cnt; EINVAL when wr_cnt exceeds maxEntries or disagrees with the entries present. */
+  wrap(p: Uint8Array, maxEntries: number): number {
+    const r = new Reader(p, 'REGION_WRITE_MULTI');
+    const n = r.u64('wr_cnt');
+    if (n > BigInt(maxEntries)) throw einval(`REGION_WRITE_MULTI: wr_cnt ${n} exceeds ${maxEntries}`);
+    const count = Number(n);
+    if (r.remaining !== count * WRITE_MULTI_ENTRY_SIZE) {
+      throw einval(`REGION_WRITE_MULTI: wr_cnt ${count} needs ${count * WRITE_MULTI_ENTRY_SIZE} bytes of entries, got ${r.remaining}`);
+    }
+    if (this.view.buffer !== p.buffer) this.view = new DataView(p.buffer);
+    this.bytes = p;
+    this.at = p.byteOffset + 8;
+    return count;
   }
-  return count;
+
+  offset(i: number): bigint {
+    return this.view.getBigUint64(this.at + i * WRITE_MULTI_ENTRY_SIZE, true);
+  }
+
+  region(i: number): number {
+    return this.view.getUint32(this.at + i * WRITE_MULTI_ENTRY_SIZE + 8, true);
+  }
+
+  /** The entry's count as sent (1..8 is valid; the caller checks). */
+  count(i: number): number {
+    return this.view.getUint32(this.at + i * WRITE_MULTI_ENTRY_SIZE + 12, true);
+  }
+
+  /** The first min(count, 8) bytes of entry i's 8-byte data field. */
+  data(i: number): Uint8Array {
+    const start = 8 + i * WRITE_MULTI_ENTRY_SIZE + 16;
+    return this.bytes.subarray(start, start + Math.min(this.count(i), WRITE_MULTI_DATA));
+  }
 }
 
 /**
@@ -74,17 +147,9 @@ export function decodeWriteMultiHeader(p: Uint8Array, maxEntries: number): numbe
  * there on); here only the framing: wr_cnt entries must be present.
  */
 export function decodeWriteMulti(p: Uint8Array, maxEntries: number): WriteMultiEntry[] {
-  const count = decodeWriteMultiHeader(p, maxEntries);
-  const r = new Reader(p.subarray(8), 'REGION_WRITE_MULTI');
-  const entries: WriteMultiEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    const offset = r.u64('offset');
-    const region = r.u32('region');
-    const cnt = r.u32('count');
-    const data = r.bytesOf(WRITE_MULTI_DATA, 'data');
-    entries.push({ offset, region, count: cnt, data: data.subarray(0, Math.min(cnt, WRITE_MULTI_DATA)) });
-  }
-  return entries;
+  const v = new WriteMultiView();
+  const n = v.wrap(p, maxEntries);
+  return Array.from({ length: n }, (_, i) => ({ offset: v.offset(i), region: v.region(i), count: v.count(i), data: v.data(i) }));
 }
 
 export function encodeWriteMultiReply(completed: number): Uint8Array {

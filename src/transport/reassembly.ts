@@ -3,7 +3,7 @@
 // by mistake can go stale, never dangle into freed native memory.
 import { closeFds } from '../../ffi/index.ts';
 import { HEADER_SIZE } from '../protocol/constants.ts';
-import type { Header } from '../protocol/header.ts';
+import { headerAt, messageSizeAt, commandAt, type Header } from '../protocol/header.ts';
 
 export class FramingError extends Error {}
 
@@ -56,8 +56,7 @@ export class Reassembler {
     const size = this.checkedSize(this.head);
     if (this.tail - this.head < size) return null;
     const at = this.head;
-    const v = this.view;
-    const header: Header = { id: v.getUint16(at, true), command: v.getUint16(at + 2, true), size, flags: v.getUint32(at + 8, true), error: v.getUint32(at + 12, true) };
+    const header = headerAt(this.view, at);
     const bytes = this.buf.subarray(at, at + size);
     this.head += size;
     if (this.fdsByStart.size === 0 && this.truncated.size === 0) return { header, bytes, fds: NO_FDS, fdsTruncated: false };
@@ -82,9 +81,9 @@ export class Reassembler {
   }
 
   private checkedSize(at: number): number {
-    const size = this.view.getUint32(at + 4, true);
+    const size = messageSizeAt(this.view, at);
     if (size < HEADER_SIZE || size > this.maxMessageSize) {
-      const cmd = this.view.getUint16(at + 2, true);
+      const cmd = commandAt(this.view, at);
       throw new FramingError(`message size ${size} (command ${cmd}) is outside ${HEADER_SIZE}..${this.maxMessageSize}; the stream cannot be trusted`);
     }
     return size;
@@ -97,7 +96,7 @@ export class Reassembler {
       if (p >= s && p < e) owner = p;
       const rel = p - this.base;
       if (rel + HEADER_SIZE > this.tail) break;
-      const size = this.view.getUint32(rel + 4, true);
+      const size = messageSizeAt(this.view, rel);
       if (size < HEADER_SIZE) break; // a framing error, which next() reports
       p += size;
       if (p >= e) break;
