@@ -5,11 +5,11 @@ import {
   decodeRegionInfo, encodeRegionInfo, REGION_INFO_SIZE, REGION_INFO_FLAG_CAPS,
   REGION_INFO_FLAG_READ, REGION_INFO_FLAG_WRITE,
   decodeIoFds, encodeIoFds,
-  decodeRegionAccess, decodeRegionData, encodeRegionData, encodeRegionAccess, RegionWriteView,
+  decodeRegionAccess, decodeRegionData, encodeRegionData, encodeRegionAccess, RegionAccessView, RegionWriteView,
   WriteMultiView, encodeWriteMultiReply, WRITE_MULTI_MAX, WRITE_MULTI_DATA,
   decodeDeviceFeature, decodeMigData, DEVICE_FEATURE_MASK,
 } from '../protocol/index.ts';
-import type { Message } from '../transport/message.ts';
+import type { Message } from '../transport/connection.ts';
 import type { HandlerContext } from './model.ts';
 
 export function handleDeviceGetInfo(ctx: HandlerContext, msg: Message): Uint8Array {
@@ -77,12 +77,17 @@ function regionSpan(ctx: HandlerContext, what: string, index: number, offset: bi
   return Number(offset);
 }
 
+/** Each REGION_READ is read in place: a guest MMIO read is a round trip, nothing of it is kept. */
+const regionRead = new RegionAccessView();
+
 export function handleRegionRead(ctx: HandlerContext, msg: Message): Uint8Array {
-  const req = decodeRegionAccess(msg.payload, 'REGION_READ');
-  const offset = regionSpan(ctx, 'REGION_READ', req.region, req.offset, req.count, false);
+  const req = regionRead.wrap(msg.payload) ? regionRead : decodeRegionAccess(msg.payload, 'REGION_READ');
+  const { region, count } = req;
+  const requested = req.offset;
+  const offset = regionSpan(ctx, 'REGION_READ', region, requested, count, false);
   ctx.stats.regionReads++;
-  const data = ctx.device.regionRead(req.region, offset, req.count);
-  return encodeRegionData({ offset: req.offset, region: req.region, count: data.length, data });
+  const data = ctx.device.regionRead(region, offset, count);
+  return encodeRegionData({ offset: requested, region, count: data.length, data });
 }
 
 /** The posted-write path reads each REGION_WRITE in place (a guest can send a million a second). */
@@ -91,15 +96,16 @@ const regionWrite = new RegionWriteView();
 export function handleRegionWrite(ctx: HandlerContext, msg: Message): Uint8Array | undefined {
   // A malformed one goes to the codec, which says precisely what is wrong.
   const req = regionWrite.wrap(msg.payload) ? regionWrite : decodeRegionData(msg.payload, 'REGION_WRITE');
-  const region = req.region;
-  const offset = regionSpan(ctx, 'REGION_WRITE', region, req.offset, req.count, true);
+  const { region, count } = req;
+  const requested = req.offset;
+  const offset = regionSpan(ctx, 'REGION_WRITE', region, requested, count, true);
   ctx.stats.regionWrites++;
   ctx.device.regionWrite(region, offset, req.data);
   if (msg.header.flags & FLAG_NO_REPLY) {
     ctx.stats.postedWrites++;
     return undefined;
   }
-  return encodeRegionAccess({ offset: BigInt(offset), region, count: req.count });
+  return encodeRegionAccess({ offset: requested, region, count });
 }
 
 /** REGION_WRITE_MULTI entries, read in place (the storm path: millions a second). */

@@ -4,7 +4,7 @@ import {
   Errno, VfioError, decodeIrqInfo, encodeIrqInfo, IRQ_INFO_SIZE, decodeIrqSet,
   IRQ_SET_DATA_EVENTFD,
 } from '../protocol/index.ts';
-import type { Message } from '../transport/message.ts';
+import type { Message } from '../transport/connection.ts';
 import type { HandlerContext } from '../device/model.ts';
 
 export function handleGetIrqInfo(ctx: HandlerContext, msg: Message): Uint8Array {

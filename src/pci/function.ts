@@ -247,7 +247,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
         this.guestError(`read of BAR${index}+0x${offset.toString(16)} while its decoding is off in the command register`);
         return new Uint8Array(count).fill(0xff);
       }
-      return this.windows.read(index, offset, count);
+      return this.barAccess(index, offset, count, undefined);
     }
     throw new VfioError(Errno.EINVAL, `region ${index} cannot be read`);
   }
@@ -265,7 +265,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
         this.guestError(`write to BAR${index}+0x${offset.toString(16)} while its decoding is off in the command register; dropped`);
         return;
       }
-      this.windows.write(index, offset, data);
+      this.barAccess(index, offset, data.length, data);
       return;
     }
     throw new VfioError(Errno.EINVAL, `region ${index} cannot be written`);
@@ -275,6 +275,24 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   private decodes(bar: number): boolean {
     const io = this.bars[bar]!.type === 'io';
     return (this.command & (io ? R.PCI_COMMAND_IO : R.PCI_COMMAND_MEMORY)) !== 0;
+  }
+
+  /**
+   * Splits an access over the BAR's windows; bytes outside every window read
+   * as zero and ignore writes, as a BAR's unimplemented space does. One loop
+   * for both directions: writes here are the posted-write storm path.
+   */
+  private barAccess(bar: number, offset: number, count: number, data: Uint8Array | undefined): Uint8Array {
+    const out = data ?? new Uint8Array(count);
+    const end = offset + count;
+    for (const w of this.windows.inBar[bar]) {
+      const s = Math.max(offset, w.offset);
+      const e = Math.min(end, w.offset + w.size);
+      if (s >= e) continue;
+      if (data) w.write(s - w.offset, data.subarray(s - offset, e - offset));
+      else out.set(w.read(s - w.offset, e - s), s - offset);
+    }
+    return out;
   }
 
   irqInfo(index: number): IrqInfoResult {

@@ -17,7 +17,9 @@ export const REGION_ACCESS_SIZE = 16;
 
 /** REGION_READ request and REGION_WRITE reply. */
 export function encodeRegionAccess(a: RegionAccess): Uint8Array {
-  return new Writer(REGION_ACCESS_SIZE).u64(a.offset).u32(a.region).u32(a.count).done();
+  const out = new Uint8Array(REGION_ACCESS_SIZE);
+  writeAccess(out, a);
+  return out;
 }
 
 export function decodeRegionAccess(p: Uint8Array, what: string): RegionAccess {
@@ -25,9 +27,22 @@ export function decodeRegionAccess(p: Uint8Array, what: string): RegionAccess {
   return { offset: r.u64('offset'), region: r.u32('region'), count: r.u32('count') };
 }
 
-/** REGION_WRITE request and REGION_READ reply. */
+/**
+ * REGION_WRITE request and REGION_READ reply. Built in place, without a
+ * Writer: this is the reply to every guest MMIO read.
+ */
 export function encodeRegionData(d: RegionData): Uint8Array {
-  return new Writer(REGION_ACCESS_SIZE + d.data.length).u64(d.offset).u32(d.region).u32(d.count).raw(d.data).done();
+  const out = new Uint8Array(REGION_ACCESS_SIZE + d.data.length);
+  writeAccess(out, d);
+  out.set(d.data, REGION_ACCESS_SIZE);
+  return out;
+}
+
+function writeAccess(out: Uint8Array, a: RegionAccess): void {
+  const v = new DataView(out.buffer, out.byteOffset, REGION_ACCESS_SIZE);
+  v.setBigUint64(0, a.offset, true);
+  v.setUint32(8, a.region, true);
+  v.setUint32(12, a.count, true);
 }
 
 export function decodeRegionData(p: Uint8Array, what: string): RegionData {
@@ -40,25 +55,23 @@ export function decodeRegionData(p: Uint8Array, what: string): RegionData {
 }
 
 /**
- * REGION_WRITE requests read in place, the posted-write path (a guest can
- * send a million a second): fields are read when asked, the data is a view of
- * the payload. One view is reused from message to message.
+ * REGION_READ requests read in place: a guest MMIO read is a round trip, and
+ * nothing of the request needs to outlive the handler. wrap() points the view
+ * at a payload (false when it is too short: decodeRegionAccess then says
+ * precisely what is wrong); the fields are read when asked. One view is
+ * reused from message to message.
  */
-export class RegionWriteView {
-  private view: DataView = new DataView(new ArrayBuffer(0));
-  private bytes: Uint8Array = new Uint8Array(0);
-  private at = 0;
+export class RegionAccessView {
+  protected view: DataView = new DataView(new ArrayBuffer(0));
+  protected bytes: Uint8Array = new Uint8Array(0);
+  protected at = 0;
 
-  /**
-   * Points at a payload; false when it is not a well-formed REGION_WRITE
-   * (decodeRegionData then says precisely what is wrong).
-   */
   wrap(p: Uint8Array): boolean {
     if (p.length < REGION_ACCESS_SIZE) return false;
     if (this.view.buffer !== p.buffer) this.view = new DataView(p.buffer);
     this.bytes = p;
     this.at = p.byteOffset;
-    return this.count === p.length - REGION_ACCESS_SIZE;
+    return true;
   }
 
   get offset(): bigint {
@@ -71,6 +84,17 @@ export class RegionWriteView {
 
   get count(): number {
     return this.view.getUint32(this.at + 12, true);
+  }
+}
+
+/**
+ * REGION_WRITE requests read in place, the posted-write path (a guest can
+ * send a million a second): the data is a view of the payload. wrap() is
+ * false for a malformed request (decodeRegionData then says what is wrong).
+ */
+export class RegionWriteView extends RegionAccessView {
+  override wrap(p: Uint8Array): boolean {
+    return super.wrap(p) && this.count === p.length - REGION_ACCESS_SIZE;
   }
 
   get data(): Uint8Array {

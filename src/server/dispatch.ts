@@ -2,7 +2,7 @@
 // live with their concern; this file only routes, through the interceptors
 // of the device and of whoever built the server.
 import { Command, Errno, VfioError, commandName } from '../protocol/index.ts';
-import type { Message } from '../transport/message.ts';
+import type { Message } from '../transport/connection.ts';
 import type { HandlerResult } from '../transport/connection.ts';
 import { intercept, type Interceptor } from '../transport/interceptor.ts';
 import type { HandlerContext } from '../device/model.ts';

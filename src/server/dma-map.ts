@@ -5,7 +5,7 @@ import { closeFds } from '../../ffi/index.ts';
 import {
   Errno, VfioError, decodeDmaMap, decodeDmaUnmap, encodeDmaUnmap, DMA_UNMAP_ALL, DMA_UNMAP_SIZE,
 } from '../protocol/index.ts';
-import type { Message } from '../transport/message.ts';
+import type { Message } from '../transport/connection.ts';
 import type { HandlerContext } from '../device/model.ts';
 
 export function handleDmaMap(ctx: HandlerContext, msg: Message): undefined {

@@ -3,7 +3,7 @@ import {
   Errno, VfioError, decodeVersion, encodeVersion, parseCapabilities, capabilitiesJson,
   DEFAULT_PGSIZES, type Capabilities,
 } from '../protocol/index.ts';
-import type { Message } from '../transport/message.ts';
+import type { Message } from '../transport/connection.ts';
 import type { HandlerContext } from '../device/model.ts';
 
 export const PROTOCOL_MAJOR = 0;

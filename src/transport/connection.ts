@@ -9,9 +9,34 @@ import {
   HEADER_SIZE, FLAG_NO_REPLY, MSG_TYPE_MASK, MsgType, commandName,
 } from '../protocol/constants.ts';
 import { Errno, VfioError, errnoName } from '../protocol/errno.ts';
-import { readHeader, frame, replyFrame, errorFrame, isError, type Header } from '../protocol/header.ts';
-import { Message } from './message.ts';
-import { Reassembler, FramingError } from './reassembly.ts';
+import { readHeader, frame, replyFrame, errorFrame, isError, Reassembler, FramingError, type Header } from '../protocol/header.ts';
+
+/** A received command as the transport hands it to a handler. */
+export class Message {
+  constructor(
+    readonly header: Header,
+    /** Valid only while the handler runs synchronously; copy what you keep. */
+    readonly payload: Uint8Array,
+    private fds: number[],
+  ) {}
+
+  get fdCount(): number {
+    return this.fds.length;
+  }
+
+  /** Takes ownership of the descriptors that came with this message. */
+  takeFds(): number[] {
+    const fds = this.fds;
+    this.fds = [];
+    // An empty list may be the reassembler's shared one: never hand that out.
+    return fds.length ? fds : [];
+  }
+
+  /** Closes descriptors nobody took (the transport calls this after the handler). */
+  release(): void {
+    if (this.fds.length) closeFds(this.takeFds());
+  }
+}
 
 export type ReplyPayload = Uint8Array | undefined;
 export type HandlerResult = ReplyPayload | Promise<ReplyPayload>;
@@ -347,7 +372,7 @@ export class Connection {
     this.flushBatch();
     this.closed = true;
     this.stream.close();
-    this.rx.dispose();
+    closeFds(this.rx.dispose());
     for (const q of this.queue) closeFds(q.fds);
     this.queue = [];
     this.queuedBytes = 0;

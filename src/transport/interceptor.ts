@@ -4,8 +4,7 @@
 // (an error, a late reply), or end the connection. The layer above declares
 // the context it passes; fault injection, tracing or accounting implement
 // interceptors, and whoever builds the server composes them.
-import type { HandlerResult } from './connection.ts';
-import type { Message } from './message.ts';
+import type { HandlerResult, Message } from './connection.ts';
 
 export type Interceptor<C> = (ctx: C, msg: Message, next: () => HandlerResult) => HandlerResult;
 

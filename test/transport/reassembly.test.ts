@@ -4,7 +4,7 @@
 import test from 'ava';
 import { socketPair, SocketStream, EventFd, isFdOpen, openFdCount, closeFds } from '../../ffi/index.ts';
 import { Connection } from '../../src/transport/connection.ts';
-import type { Message } from '../../src/transport/message.ts';
+import type { Message } from '../../src/transport/connection.ts';
 import { frame, Command, HEADER_SIZE } from '../../src/protocol/index.ts';
 import { sleep } from '../helpers/server.ts';
 import { eventually } from '../helpers/eventually.ts';
