@@ -87,7 +87,7 @@ export class ImsQueueDevice extends PciFunction {
       dmaWrite: (a, d) => this.dmaWrite(a, d),
       readLocal: (a, n) => this.context?.dma.readLocal(a, n),
       emit: (e) => this.recordIrq(e),
-      hook: this.gate,
+      hook: this.irqHook,
     });
     this.addIrqKind('ims', (slot) => this.fireIms(slot));
 

@@ -29,3 +29,25 @@ export interface IrqHook {
 
 /** No hook: every interrupt leaves at once, as its model decides. */
 export const directIrq: IrqHook = { raise: (_kind, _index, fire) => fire(false) };
+
+/**
+ * One hook made of a live list (outermost first): each decides when the ones
+ * inside it see the interrupt; a mask ignored by any is ignored. The first
+ * message override and any keepPending win. Hooks may be added to the list
+ * while the device runs.
+ */
+export function chainIrqHooks(hooks: readonly IrqHook[]): IrqHook {
+  const through = (kind: IrqKind, index: number, fire: (ignoreMask: boolean) => IrqOutcome, i: number, ignored: boolean): IrqOutcome =>
+    i === hooks.length ? fire(ignored) : hooks[i].raise(kind, index, (ignoreMask) => through(kind, index, fire, i + 1, ignored || ignoreMask));
+  return {
+    raise: (kind, index, fire) => (hooks.length === 1 ? hooks[0].raise(kind, index, fire) : through(kind, index, fire, 0, false)),
+    message: (kind, index) => {
+      for (const h of hooks) {
+        const m = h.message?.(kind, index);
+        if (m) return m;
+      }
+      return undefined;
+    },
+    keepPending: (kind, index) => hooks.some((h) => h.keepPending?.(kind, index) === true),
+  };
+}

@@ -31,7 +31,7 @@ export interface ImsHost {
   /** Shared guest memory, read in place when it is mapped (no message, no wait). */
   readLocal(address: bigint, length: number): Uint8Array | undefined;
   emit(e: IrqEvent): void;
-  /** The device's interrupt hook (PciFunction.gate); none: slots fire as the table says. */
+  /** The device's interrupt hook (PciFunction.irqHook); none: slots fire as the table says. */
   hook?: IrqHook;
   /** The hook's earlier name. */
   gate?: IrqHook;

@@ -10,9 +10,11 @@
 //   device-faults.ts  fault rules composed onto the function's seams
 //   aer.ts            AER error reporting
 //
-// The seams others plug into: `gate` (the IrqHook every interrupt raises
-// through), `accessHooks` (every region access of the client), `deviceDma`
-// hooks (every DMA of the device), `interceptors` (every vfio-user command).
+// The seams others plug into, each a list to push a hook into: `irqHooks`
+// (every interrupt, on its way out of its model), `accessHooks` (every region
+// access of the client), `deviceDma.hooks` (every DMA of the device) and
+// `interceptors` (every vfio-user command). Fault injection is plugged in
+// this way (device-faults.ts); its gate is the first irq hook.
 import { EventEmitter } from 'node:events';
 import {
   DEVICE_FLAGS_PCI, DEVICE_FLAGS_RESET, PCI_NUM_REGIONS, PCI_NUM_IRQS, Region,
@@ -23,6 +25,7 @@ import type { DeviceContext, DeviceModel, HandlerContext, IrqInfoResult, RegionA
 import type { RegisterMap } from '../device/register-map.ts';
 import { DeviceDma } from '../dma/device-dma.ts';
 import { applySetIrqs } from '../irq/set-irqs.ts';
+import { chainIrqHooks, type IrqHook } from '../irq/hooks.ts';
 import type { Msix } from '../irq/msix.ts';
 import type { Msi } from '../irq/msi.ts';
 import type { Intx } from '../irq/intx.ts';
@@ -66,8 +69,12 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   readonly counters = new IrqCounters();
   /** Fault rules in force on this device (src/faults). */
   readonly faults = new FaultEngine();
-  /** Where every interrupt of this device meets the fault rules: the IrqHook of all its models. */
+  /** Where every interrupt of this device meets the fault rules (the first of irqHooks). */
   readonly gate: IrqGate;
+  /** Every interrupt of every model raises through these, outermost first (the gate, then yours). */
+  readonly irqHooks: IrqHook[];
+  /** irqHooks as one hook: what the models raise through (give it to a model a device adds, such as an ImsTable). */
+  readonly irqHook: IrqHook;
   /** Every region access of the client passes these first (fault rules while any is in force). */
   readonly accessHooks: RegionAccessHook[] = [];
   /** The device's own DMA; its `hooks` see every access (fault rules while any is in force). */
@@ -91,10 +98,12 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     this.windows = new BarWindows(bars);
     const emit = (e: IrqEvent) => this.emitIrq(e);
     this.gate = new IrqGate(this.faults, emit);
+    this.irqHooks = [this.gate];
+    this.irqHook = chainIrqHooks(this.irqHooks);
     this.deviceDma = new DeviceDma(() => this.ctx?.dma ?? null);
     attachFaults(this.faults, { interceptors: this.interceptors, accessHooks: this.accessHooks, dmaHooks: this.deviceDma.hooks });
     this.irqs = new FunctionInterrupts({
-      spec, config, caps, bars, emit, hook: this.gate, probeHost: this,
+      spec, config, caps, bars, emit, hook: this.irqHook, probeHost: this,
       addWindow: (bar, w) => this.addWindow(bar, w),
       busMaster: () => this.busMaster,
     });
