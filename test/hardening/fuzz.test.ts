@@ -28,7 +28,7 @@ import {
 } from '../../src/protocol/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { ImsQueueDevice } from '../../src/devices/ims-queue.ts';
-import { defaultLimits } from '../../src/server/context.ts';
+import { defaultLimits } from '../../src/device/model.ts';
 import { startServer } from '../helpers/server.ts';
 import { spawnServe } from '../helpers/spawn-serve.ts';
 import { poll } from '../helpers/eventually.ts';
