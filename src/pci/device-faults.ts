@@ -7,18 +7,25 @@
 import type { Interceptor } from '../transport/interceptor.ts';
 import type { HandlerContext, RegionAccessHook } from '../device/model.ts';
 import type { DeviceDmaHook } from '../dma/device-dma.ts';
+import type { IrqHook } from '../irq/hooks.ts';
+import type { IrqEvent } from '../irq/events.ts';
 import type { FaultEngine } from '../faults/engine.ts';
+import { IrqGate } from '../faults/irq-gate.ts';
 import { faultInterceptor } from '../faults/interceptor.ts';
 import { faultAccessHook, faultDmaHook } from '../faults/access.ts';
 
-/** The lists a device consults: per command, per region access, per device DMA. */
+/** The lists a device consults: per interrupt, per command, per region access, per device DMA. */
 export interface DeviceSeams {
+  irqHooks: IrqHook[];
   interceptors: Interceptor<HandlerContext>[];
   accessHooks: RegionAccessHook[];
   dmaHooks: DeviceDmaHook[];
 }
 
-export function attachFaults(faults: FaultEngine, seams: DeviceSeams): void {
+/** Puts `faults` into the device's seams; returns its gate (emit reports what the gate decides). */
+export function attachFaults(faults: FaultEngine, emit: (e: IrqEvent) => void, seams: DeviceSeams): IrqGate {
+  const gate = new IrqGate(faults, emit);
+  seams.irqHooks.unshift(gate);
   const command = faultInterceptor(faults);
   const access = faultAccessHook(faults);
   const dma = faultDmaHook(faults);
@@ -33,4 +40,5 @@ export function attachFaults(faults: FaultEngine, seams: DeviceSeams): void {
     place(seams.accessHooks, access, on);
     place(seams.dmaHooks, dma, on);
   });
+  return gate;
 }

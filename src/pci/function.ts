@@ -32,7 +32,7 @@ import type { Intx } from '../irq/intx.ts';
 import type { SignalIrq } from '../irq/simple.ts';
 import { IrqCounters, type IrqEvent, type IrqKind, type IrqOutcome } from '../irq/events.ts';
 import { FaultEngine } from '../faults/engine.ts';
-import { IrqGate } from '../faults/irq-gate.ts';
+import type { IrqGate } from '../faults/irq-gate.ts';
 import type { ConfigSpace } from './config-space.ts';
 import type { CapabilityOffsets } from './capabilities.ts';
 import { barAddress, type BarSpec } from './bars.ts';
@@ -97,11 +97,10 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     this.rom = rom;
     this.windows = new BarWindows(bars);
     const emit = (e: IrqEvent) => this.emitIrq(e);
-    this.gate = new IrqGate(this.faults, emit);
-    this.irqHooks = [this.gate];
+    this.irqHooks = [];
     this.irqHook = chainIrqHooks(this.irqHooks);
     this.deviceDma = new DeviceDma(() => this.ctx?.dma ?? null);
-    attachFaults(this.faults, { interceptors: this.interceptors, accessHooks: this.accessHooks, dmaHooks: this.deviceDma.hooks });
+    this.gate = attachFaults(this.faults, emit, { irqHooks: this.irqHooks, interceptors: this.interceptors, accessHooks: this.accessHooks, dmaHooks: this.deviceDma.hooks });
     this.irqs = new FunctionInterrupts({
       spec, config, caps, bars, emit, hook: this.irqHook, probeHost: this,
       addWindow: (bar, w) => this.addWindow(bar, w),
