@@ -71,10 +71,22 @@ function regionSpan(ctx: HandlerContext, what: string, index: number, offset: bi
   const info = ctx.device.regionInfo(index);
   const need = write ? REGION_INFO_FLAG_WRITE : REGION_INFO_FLAG_READ;
   if (!(info.flags & need)) throw new VfioError(Errno.EINVAL, `${what}: region ${index} is not ${write ? 'writable' : 'readable'}`);
-  if (offset + BigInt(count) > BigInt(info.size)) {
+  const at = inRegion(offset, count, info.size);
+  if (at < 0) {
     throw new VfioError(Errno.EINVAL, `${what}: ${count} bytes at 0x${offset.toString(16)} do not fit in region ${index} (0x${info.size.toString(16)} bytes: offsets 0..0x${Math.max(info.size - count, 0).toString(16)} for this count)`);
   }
-  return Number(offset);
+  return at;
+}
+
+/**
+ * The offset as a number when [offset, offset+count) lies inside a region of
+ * `size` bytes, else -1. No BigInt arithmetic (this runs for every write of a
+ * storm): region sizes are below 2^53, and an offset that large converts to a
+ * number at least 2^53, which no region reaches.
+ */
+function inRegion(offset: bigint, count: number, size: number): number {
+  const at = Number(offset);
+  return at + count <= size ? at : -1;
 }
 
 /** Each REGION_READ is read in place: a guest MMIO read is a round trip, nothing of it is kept. */
@@ -136,10 +148,9 @@ export function handleRegionWriteMulti(ctx: HandlerContext, msg: Message): Uint8
         sizes.set(region, size);
       }
       const offset = v.offset(done);
-      if (offset + BigInt(count) > BigInt(size)) {
-        throw new VfioError(Errno.EINVAL, `${count} bytes at 0x${offset.toString(16)} do not fit in region ${region} (0x${size.toString(16)} bytes)`);
-      }
-      ctx.device.regionWrite(region, Number(offset), v.data(done));
+      const at = inRegion(offset, count, size);
+      if (at < 0) throw new VfioError(Errno.EINVAL, `${count} bytes at 0x${offset.toString(16)} do not fit in region ${region} (0x${size.toString(16)} bytes)`);
+      ctx.device.regionWrite(region, at, v.data(done));
     } catch (err) {
       ctx.log(`REGION_WRITE_MULTI entry ${done} of ${n}: ${(err as Error).message}`);
       break;
