@@ -9,7 +9,7 @@ MODULE_SRC := $(wildcard qemu/guest/*.c qemu/guest/*.h) qemu/guest/Kbuild qemu/g
 MODULES := $(foreach k,$(KERNELS),$(IRQLAB_HOME)/modules/$(k)/irqlab.ko)
 N ?= 20000
 
-.PHONY: all setup node lab modules typecheck test test-fast demo bench fuzz doctor clean
+.PHONY: all setup node lab modules typecheck layers test test-fast demo bench fuzz doctor clean
 
 all: test
 
@@ -38,12 +38,16 @@ $(IRQLAB_HOME)/kernels/%/release: | lab
 typecheck: node
 	@npx tsc -p .
 
-test: setup typecheck
+# No import cycle, no import from a lower layer to a higher one (ARCHITECTURE.md).
+layers: node
+	@node --import tsx test/layers/check.ts
+
+test: setup typecheck layers
 	@test/helpers/with-load.sh npx ava
 
 # Unit and protocol tests only (no guest boots).
-test-fast: node typecheck
-	@npx ava test/protocol test/transport test/server test/pci test/cli/serve.test.ts test/control test/faults/faults.test.ts test/hardening test/trace
+test-fast: node typecheck layers
+	@npx ava test/layers test/protocol test/transport test/server test/pci test/cli/serve.test.ts test/control test/faults/faults.test.ts test/hardening test/trace
 
 demo: setup
 	@node src/cli/bin.mjs demo

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { buildPrograms, OUT_DIR, REPO_DIR } from './build.ts';
 import { startServer, runJson, loadNow } from './processes.ts';
 import { SourceMap } from './sourcemap.ts';
-import { table } from '../src/cli/table.ts';
+import { table } from '../src/text/table.ts';
 
 export type Load = 'rtt' | 'pipelined' | 'posted' | 'batched' | 'multi';
 
@@ -232,7 +232,7 @@ export async function profileServer(opts: ProfileOptions = {}): Promise<ProfileS
     const server = await startServer('irqlab (profiled)', process.execPath, [
       '--cpu-prof', `--cpu-prof-dir=${folder}`, '--cpu-prof-interval', '100',
       '--import', 'tsx', '--import', pathToFileURL(join(REPO_DIR, 'bench', 'profile-hook.mjs')).href,
-      join(REPO_DIR, 'bench', 'profile-serve.ts'), '--socket', socket, '--quiet',
+      join(REPO_DIR, 'src', 'cli', 'profile-serve.ts'), '--socket', socket, '--quiet',
     ], socket, { cwd: REPO_DIR, env: { ...process.env, IRQLAB_PROFILE_SOURCES: sourcesDir } });
     const load1 = loadNow().load1;
     let window: [number, number] | undefined;

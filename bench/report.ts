@@ -1,7 +1,7 @@
 // What `irqlab bench` reports: the metrics (one definition each, with its
 // target from the issue), medians over rounds, ratios to the floor, verdicts,
 // and the table for people. Targets are verdicts, never assertions.
-import { table } from '../src/cli/table.ts';
+import { table } from '../src/text/table.ts';
 
 export type Better = 'lower' | 'higher';
 

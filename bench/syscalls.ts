@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { buildPrograms, REPO_DIR } from './build.ts';
 import { startServer, runJson, pinThread, leastBusyCpu, type ServerProcess } from './processes.ts';
-import { table } from '../src/cli/table.ts';
+import { table } from '../src/text/table.ts';
 
 export type CostLoad = 'rtt' | 'posted';
 

@@ -1,15 +1,9 @@
 // A failed system call, carrying its errno so callers can map it to the
 // protocol (vfio-user replies carry UNIX errnos) and people can read it.
 import { koffi } from './libc.ts';
+import { Errno, errnoName } from './errno.ts';
 
-const names = new Map<number, string>();
-for (const [name, value] of Object.entries(koffi.os.errno)) {
-  if (!names.has(value)) names.set(value, name);
-}
-
-export function errnoName(errno: number): string {
-  return names.get(errno) ?? `errno ${errno}`;
-}
+export { Errno, errnoName };
 
 export class SysError extends Error {
   readonly errno: number;
@@ -28,5 +22,4 @@ export function check(syscall: string, ret: number | bigint, detail?: string): n
   return Number(ret);
 }
 
-export const EAGAIN = koffi.os.errno.EAGAIN ?? 11;
-export const EINTR = koffi.os.errno.EINTR ?? 4;
+export const { EAGAIN, EINTR } = Errno;

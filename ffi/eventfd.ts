@@ -2,8 +2,8 @@
 // one is a single 8-byte write of a counter increment.
 import { readlinkSync } from 'node:fs';
 import { koffi, libc, EFD_CLOEXEC, EFD_NONBLOCK } from './libc.ts';
-import { check, SysError, EAGAIN } from './errors.ts';
-import { closeFd } from './fd.ts';
+import { check, SysError, Errno, EAGAIN } from './errors.ts';
+import { closeFd, setNonBlocking } from './fd.ts';
 import { FdPoller } from './poll.ts';
 
 const one = new BigUint64Array([1n]);
@@ -26,10 +26,6 @@ export function signalEventFd(fd: number, count = 1): boolean {
   throw new SysError('write(eventfd)', e, `fd ${fd}`);
 }
 
-const F_GETFL = 3;
-const F_SETFL = 4;
-const O_NONBLOCK = 0o4000;
-
 /**
  * Checks that a descriptor a peer sent is an eventfd, and makes writes to it
  * non-blocking (the flag is on the shared open file; QEMU's eventfds already
@@ -43,11 +39,8 @@ export function adoptEventFd(fd: number): void {
   } catch {
     // reported below
   }
-  if (target !== 'anon_inode:[eventfd]') throw new SysError('SET_IRQS', 22, `descriptor ${fd} is ${target || 'unknown'}, not an eventfd`);
-  const flags = libc.fcntl(fd, F_GETFL, 0);
-  if (flags === -1 || (!(flags & O_NONBLOCK) && libc.fcntl(fd, F_SETFL, flags | O_NONBLOCK) === -1)) {
-    throw new SysError('fcntl(O_NONBLOCK)', koffi.errno(), `eventfd ${fd}`);
-  }
+  if (target !== 'anon_inode:[eventfd]') throw new SysError('SET_IRQS', Errno.EINVAL, `descriptor ${fd} is ${target || 'unknown'}, not an eventfd`);
+  setNonBlocking(fd, `eventfd ${fd}`);
 }
 
 /** Reads and resets the counter; 0 when nothing was signalled. */

@@ -55,6 +55,9 @@ export const PROT_READ = 1;
 export const PROT_WRITE = 2;
 export const MAP_SHARED = 1;
 export const F_GETFD = 1;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const O_NONBLOCK = 0o4000;
 export const F_DUPFD_CLOEXEC = 1030;
 
 /** Raw stable memory that native code may keep pointers to, with a JS view over it. */

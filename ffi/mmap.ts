@@ -5,7 +5,7 @@
 // of more than 4 GiB (and aborts the process when asked to).
 import { fstatSync } from 'node:fs';
 import { koffi, libc, MAP_SHARED, PROT_READ, PROT_WRITE, MFD_CLOEXEC } from './libc.ts';
-import { check, SysError } from './errors.ts';
+import { check, SysError, Errno } from './errors.ts';
 
 const PAGE = 4096;
 const CHUNK = 1 << 30;
@@ -27,7 +27,7 @@ export class MappedRegion {
 
   /** Maps `length` bytes of `fd` from `offset` (need not be page aligned). */
   static map(fd: number, offset: bigint, length: number, writable: boolean): MappedRegion {
-    if (length <= 0 || !Number.isSafeInteger(length)) throw new SysError('mmap', 22, `length ${length}`);
+    if (length <= 0 || !Number.isSafeInteger(length)) throw new SysError('mmap', Errno.EINVAL, `length ${length}`);
     const skew = Number(offset % BigInt(PAGE));
     const start = offset - BigInt(skew);
     const total = length + skew;
@@ -58,8 +58,8 @@ export class MappedRegion {
 
   /** Calls fn for each piece of [offset, offset+length) with its chunk view and positions. */
   private walk(offset: number, length: number, what: string, fn: (view: Uint8Array, at: number, done: number, n: number) => void): void {
-    if (!this.live) throw new SysError(what, 14 /* EFAULT */, 'region was unmapped');
-    if (offset < 0 || length < 0 || offset + length > this.length) throw new SysError(what, 14, `${length} bytes at ${offset} outside ${this.length}`);
+    if (!this.live) throw new SysError(what, Errno.EFAULT, 'region was unmapped');
+    if (offset < 0 || length < 0 || offset + length > this.length) throw new SysError(what, Errno.EFAULT, `${length} bytes at ${offset} outside ${this.length}`);
     let pos = offset + this.skew;
     let done = 0;
     while (done < length) {
@@ -80,7 +80,7 @@ export class MappedRegion {
   }
 
   write(offset: number, data: Uint8Array): void {
-    if (!this.writable) throw new SysError('mmap write', 13 /* EACCES */, 'region is read-only');
+    if (!this.writable) throw new SysError('mmap write', Errno.EACCES, 'region is read-only');
     this.walk(offset, data.length, 'mmap write', (v, at, done, n) => v.set(data.subarray(done, done + n), at));
   }
 

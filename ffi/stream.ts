@@ -5,7 +5,7 @@ import {
   koffi, libc, allocNative, freeNative, type NativeBuffer,
   SOL_SOCKET, SCM_RIGHTS, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC, SHUT_RDWR,
 } from './libc.ts';
-import { SysError, EAGAIN, EINTR } from './errors.ts';
+import { SysError, Errno, EAGAIN, EINTR } from './errors.ts';
 import { closeFd, closeFds, dupFd } from './fd.ts';
 import { FdPoller } from './poll.ts';
 
@@ -131,7 +131,7 @@ export class SocketStream {
    * caller may close its own right away) and sent when it becomes writable.
    */
   send(data: Uint8Array, fds: readonly number[] = []): void {
-    if (this.closed) throw new SysError('send', 32 /* EPIPE */, 'stream is closed');
+    if (this.closed) throw new SysError('send', Errno.EPIPE, 'stream is closed');
     if (this.backlog.length === 0) {
       const sent = this.trySend(data, fds);
       if (sent === data.length) return;
@@ -158,7 +158,7 @@ export class SocketStream {
   }
 
   private sendWithRights(data: Uint8Array, fds: readonly number[]): number {
-    if (fds.length > 253) throw new SysError('sendmsg', 22, `${fds.length} descriptors exceed SCM_MAX_FD`);
+    if (fds.length > 253) throw new SysError('sendmsg', Errno.EINVAL, `${fds.length} descriptors exceed SCM_MAX_FD`);
     const controlLen = cmsgSpace(fds.length);
     const need = MSGHDR_SIZE + IOVEC_SIZE + controlLen + data.length;
     if (!this.scratch || this.scratch.bytes.length < need) {

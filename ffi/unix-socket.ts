@@ -5,13 +5,11 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import {
   koffi, libc, AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, SOCK_CLOEXEC, SOL_SOCKET, SO_PEERCRED,
 } from './libc.ts';
-import { check, SysError, EAGAIN } from './errors.ts';
-import { closeFd } from './fd.ts';
+import { check, SysError, Errno, EAGAIN } from './errors.ts';
+import { closeFd, setNonBlocking } from './fd.ts';
 import { FdPoller } from './poll.ts';
 
 const SUN_PATH_MAX = 108;
-const ECONNREFUSED = 111;
-const ENOENT = 2;
 
 function sockaddrUn(path: string): Buffer {
   const encoded = Buffer.from(path, 'utf8');
@@ -80,7 +78,7 @@ function removeStaleSocket(path: string): void {
       throw new Error(`another server is listening on ${path}`);
     }
     const e = koffi.errno();
-    if (e !== ECONNREFUSED && e !== ENOENT && e !== EAGAIN) throw new SysError('connect', e, path);
+    if (e !== Errno.ECONNREFUSED && e !== Errno.ENOENT && e !== EAGAIN) throw new SysError('connect', e, path);
   } finally {
     closeFd(fd);
   }
@@ -94,12 +92,15 @@ export interface ListenOptions {
 }
 
 const SO_ACCEPTCONN = 30;
-const F_GETFL = 3;
-const F_SETFL = 4;
-const O_NONBLOCK = 0o4000;
 
-/** Binds and listens on `path` (stale socket replaced, mode set before anyone can connect). */
-function listenOn(path: string, opts: ListenOptions): number {
+/**
+ * The one way irqlab listens on a socket path (the vfio-user server and the
+ * control socket): a stale socket file is replaced, never a live listener or
+ * a file that is not a socket; the socket is bound under a tight umask and
+ * gets its mode before anyone can connect. Returns the listening descriptor
+ * (non-blocking, close-on-exec).
+ */
+export function listenUnix(path: string, opts: ListenOptions = {}): number {
   removeStaleSocket(path);
   const fd = newSocket();
   try {
@@ -131,8 +132,7 @@ function adoptListener(fd: number): number {
   if (libc.getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, v, len) === -1 || v.readInt32LE(0) !== 1) {
     throw new Error(`descriptor ${fd} is not a listening socket`);
   }
-  const flags = check('fcntl(F_GETFL)', libc.fcntl(fd, F_GETFL, 0));
-  check('fcntl(F_SETFL)', libc.fcntl(fd, F_SETFL, flags | O_NONBLOCK));
+  setNonBlocking(fd, `listening socket ${fd}`);
   return fd;
 }
 
@@ -148,7 +148,7 @@ export class UnixListener {
    * given (then `path` only names it in messages and nothing is unlinked).
    */
   constructor(readonly path: string, onConnection: (fd: number) => void, onError: (err: unknown) => void, opts: ListenOptions & { listenFd?: number } = {}) {
-    const fd = opts.listenFd !== undefined ? adoptListener(opts.listenFd) : listenOn(path, opts);
+    const fd = opts.listenFd !== undefined ? adoptListener(opts.listenFd) : listenUnix(path, opts);
     this.ownsPath = opts.listenFd === undefined;
     this.fd = fd;
     this.poller = new FdPoller(fd, () => {

@@ -1,7 +1,7 @@
 // irqlab ctl PATH COMMAND: drive a running device through its control socket.
 import { ControlClient } from '../control/client.ts';
 import { parseRuleWords } from '../control/rule-syntax.ts';
-import { table } from './table.ts';
+import { table } from '../text/table.ts';
 
 const help = `usage: irqlab ctl CONTROL_SOCKET COMMAND
 

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { Testbed } from '../lab/testbed.ts';
 import { fireInRounds } from '../lab/rounds.ts';
-import { table } from './table.ts';
+import { table } from '../text/table.ts';
 import { summarizeKernelLog } from '../vm/kernel-log.ts';
 
 const help = `usage: irqlab demo [--kernel 6.12|7.3] [--no-iommu] [--rounds N]

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { labFile, labHome, loadLab } from '../vm/lab.ts';
-import { table } from './table.ts';
+import { table } from '../text/table.ts';
 
 interface Row {
   what: string;

@@ -16,7 +16,7 @@ import {
   IRQ_SET_DATA_EVENTFD, IRQ_SET_ACTION_TRIGGER, IRQ_SET_SIZE, Region,
 } from '../protocol/index.ts';
 import { Connection, type Reply, type Tap } from '../transport/connection.ts';
-import type { Message } from '../transport/message.ts';
+import type { Message } from '../transport/connection.ts';
 import { ClientMemory } from './memory.ts';
 
 export interface ClientOptions {

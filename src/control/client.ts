@@ -1,6 +1,6 @@
 // A typed client for the control socket (`irqlab/control`).
 import { connect, type Socket } from 'node:net';
-import { packr, MsgpackStream, type ControlResponse } from './protocol.ts';
+import { msgpackChannel, type ControlResponse, type MsgpackChannel } from './protocol.ts';
 import type { IrqKind, IrqOutcome } from '../irq/events.ts';
 import type { FaultRule } from '../faults/rules.ts';
 
@@ -17,23 +17,24 @@ export interface FaultStatus {
 export class ControlClient {
   private nextId = 1;
   private waiting = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private stream = new MsgpackStream();
+  private readonly channel: MsgpackChannel;
 
   private constructor(private readonly sock: Socket) {
-    sock.on('data', (chunk: Buffer) => {
-      for (const v of this.stream.push(chunk)) {
-        const r = v as ControlResponse;
-        const w = this.waiting.get(r.id);
-        if (!w) continue;
-        this.waiting.delete(r.id);
-        if (r.ok) w.resolve(r.result);
-        else w.reject(new ControlError(r.error));
-      }
-    });
     const fail = (e?: Error) => {
       for (const w of this.waiting.values()) w.reject(new ControlError(e ? e.message : 'the control socket closed'));
       this.waiting.clear();
     };
+    this.channel = msgpackChannel(sock, (v) => {
+      const r = v as ControlResponse;
+      const w = this.waiting.get(r?.id);
+      if (!w) return;
+      this.waiting.delete(r.id);
+      if (r.ok) w.resolve(r.result);
+      else w.reject(new ControlError(r.error));
+    }, (err) => {
+      fail(new Error(`the control server sent bad msgpack: ${err.message}`));
+      sock.destroy();
+    });
     sock.on('error', fail);
     sock.on('close', () => fail());
   }
@@ -51,7 +52,7 @@ export class ControlClient {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.sock.write(packr.pack({ id, op, args }));
+      this.channel.send({ id, op, args });
     });
   }
 

@@ -5,7 +5,7 @@
 import type { PciFunction } from '../pci/function.ts';
 import type { VfioUserServer } from '../server/server.ts';
 import { ImsQueueDevice } from '../devices/ims-queue.ts';
-import type { IrqKind } from '../irq/events.ts';
+import { IRQ_KINDS, isIrqKind } from '../irq/events.ts';
 
 export interface ControlTarget {
   device: PciFunction;
@@ -14,7 +14,6 @@ export interface ControlTarget {
 
 type Op = (t: ControlTarget, args: Record<string, unknown>) => unknown;
 
-const kinds: IrqKind[] = ['intx', 'msi', 'msix', 'ims', 'err', 'req'];
 
 function int(args: Record<string, unknown>, key: string, dflt?: number): number {
   const v = args[key] ?? dflt;
@@ -39,8 +38,8 @@ export const ops: Record<string, Op> = {
   },
 
   fire(t, a) {
-    const kind = a.kind as IrqKind;
-    if (!kinds.includes(kind)) throw new Error(`kind must be one of ${kinds.join(', ')}`);
+    const kind = a.kind;
+    if (!isIrqKind(kind)) throw new Error(`kind must be one of ${IRQ_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
     return { outcome: t.device.spurious(kind, int(a, 'index', 0)) };
   },
 

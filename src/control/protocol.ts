@@ -1,6 +1,8 @@
 // The live control channel: msgpack values on a UNIX stream socket, one
-// request and one response per exchange, matched by id.
-import { Packr, Unpackr } from 'msgpackr';
+// request and one response per exchange, matched by id. Both ends frame the
+// stream with msgpackr's own stream classes (msgpack is self-delimiting).
+import { PackrStream, UnpackrStream } from 'msgpackr';
+import type { Socket } from 'node:net';
 
 export interface ControlRequest {
   id: number;
@@ -10,9 +12,11 @@ export interface ControlRequest {
 
 export type ControlResponse = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
 
+/** Largest value accepted; a longer one in progress drops the connection. */
+export const MAX_CONTROL_MESSAGE = 1 << 20;
+
 // Plain maps (no record extension) so other languages' msgpack readers can talk to it.
-export const packr = new Packr({ useRecords: false, mapsAsObjects: true });
-export const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+const options = { useRecords: false, mapsAsObjects: true } as const;
 
 /** BigInts become strings (hex for addresses): msgpack int64 is not universal. */
 export function plain(v: unknown): unknown {
@@ -24,30 +28,22 @@ export function plain(v: unknown): unknown {
   return v;
 }
 
+export interface MsgpackChannel {
+  /** Writes one value to the socket. */
+  send(value: unknown): void;
+}
+
 /**
- * Splits a byte stream into msgpack values. msgpack is self-delimiting, so a
- * value cut by a read boundary is simply retried once more bytes arrive.
+ * Wires a socket to msgpackr's stream classes: each whole value read goes to
+ * onValue (msgpack nil arrives as null); a value that cannot be decoded, or
+ * one still incomplete past MAX_CONTROL_MESSAGE bytes, goes to onBadInput.
  */
-export class MsgpackStream {
-  private pending: Buffer = Buffer.alloc(0);
-
-  constructor(private readonly maxBytes = 1 << 20) {}
-
-  push(chunk: Buffer): unknown[] {
-    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    if (this.pending.length > this.maxBytes) throw new Error(`control message larger than ${this.maxBytes} bytes`);
-    const out: unknown[] = [];
-    try {
-      unpackr.unpackMultiple(this.pending, (v: unknown) => {
-        out.push(v);
-      });
-      this.pending = Buffer.alloc(0);
-    } catch (err) {
-      const e = err as { incomplete?: boolean; lastPosition?: number };
-      if (!e.incomplete) throw err;
-      // Values before the cut went to the callback; keep the rest for the next read.
-      this.pending = this.pending.subarray(e.lastPosition ?? 0);
-    }
-    return out;
-  }
+export function msgpackChannel(sock: Socket, onValue: (v: unknown) => void, onBadInput: (err: Error) => void): MsgpackChannel {
+  const decoder = new UnpackrStream({ ...options, maxIncompleteBufferSize: MAX_CONTROL_MESSAGE });
+  const encoder = new PackrStream({ ...options });
+  decoder.on('data', (v: unknown) => onValue(v === Symbol.for('null') ? null : v));
+  decoder.on('error', onBadInput);
+  sock.pipe(decoder);
+  encoder.pipe(sock);
+  return { send: (value) => encoder.write(value) };
 }

@@ -11,7 +11,7 @@
 // Options for any rule: count=N skip=N p=P seed=S from=MS to=MS id=NAME.
 // JSON (a string starting with "{") is taken as it is.
 
-const irqKinds = ['intx', 'msi', 'msix', 'ims', 'err', 'req'];
+import { isIrqKind } from '../irq/events.ts';
 
 export function parseRuleWords(words: string[]): Record<string, unknown> {
   if (words.length === 1 && words[0].trim().startsWith('{')) return JSON.parse(words[0]);
@@ -32,7 +32,7 @@ export function parseRuleWords(words: string[]): Record<string, unknown> {
   const number = (v: string) => (/^(0x[0-9a-f]+|\d+)$/i.test(v) ? Number(v) : NaN);
   switch (on) {
     case 'irq': {
-      if (bare[0] && irqKinds.includes(bare[0])) rule.kind = bare.shift();
+      if (bare[0] && isIrqKind(bare[0])) rule.kind = bare.shift();
       if (bare[0] && !Number.isNaN(number(bare[0]))) rule.index = number(bare.shift()!);
       const action = bare.shift();
       if (action === 'drop' || action === 'ignore-mask' || action === 'stuck-pending') rule.action = action;

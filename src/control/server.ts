@@ -2,8 +2,9 @@
 // answers requests from `irqlab ctl` or any msgpack client. Bad requests get
 // an error response; the device keeps running whatever arrives.
 import { createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, unlinkSync, existsSync, lstatSync } from 'node:fs';
-import { packr, plain, MsgpackStream, type ControlRequest, type ControlResponse } from './protocol.ts';
+import { unlinkSync } from 'node:fs';
+import { listenUnix, closeFd } from '../../ffi/index.ts';
+import { plain, msgpackChannel, type ControlRequest, type ControlResponse } from './protocol.ts';
 import { ops, type ControlTarget } from './ops.ts';
 
 export class ControlServer {
@@ -14,24 +15,26 @@ export class ControlServer {
     this.server = server;
   }
 
+  /**
+   * Listens on `path` the way the vfio-user socket does (ffi's listenUnix: a
+   * stale socket replaced, a live listener or another file refused, mode 0600
+   * from the start).
+   */
   static async listen(path: string, target: ControlTarget, log: (line: string) => void = () => {}): Promise<ControlServer> {
-    if (existsSync(path)) {
-      if (!lstatSync(path).isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
-      unlinkSync(path);
-    }
+    const fd = listenUnix(path);
     let cs: ControlServer;
     const server = createServer((sock) => cs.serve(sock, target, log));
     cs = new ControlServer(path, server);
-    const oldMask = process.umask(0o177);
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(path, () => resolve());
+        server.listen({ fd }, () => resolve());
       });
-    } finally {
-      process.umask(oldMask);
+    } catch (err) {
+      closeFd(fd);
+      unlinkSync(path);
+      throw err;
     }
-    chmodSync(path, 0o600);
     server.on('error', (e) => log(`control socket: ${e.message}`));
     return cs;
   }
@@ -40,17 +43,9 @@ export class ControlServer {
     this.sockets.add(sock);
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => {});
-    const stream = new MsgpackStream();
-    sock.on('data', (chunk: Buffer) => {
-      let values: unknown[];
-      try {
-        values = stream.push(chunk);
-      } catch (err) {
-        log(`control: dropping a client that sent bad msgpack: ${(err as Error).message}`);
-        sock.destroy();
-        return;
-      }
-      for (const v of values) sock.write(packr.pack(this.answer(v, target, log)));
+    const channel = msgpackChannel(sock, (v) => channel.send(this.answer(v, target, log)), (err) => {
+      log(`control: dropping a client that sent bad msgpack: ${err.message}`);
+      sock.destroy();
     });
   }
 

@@ -9,7 +9,7 @@
 import { PciFunction } from '../pci/function.ts';
 import { RegisterMap, type RegisterSpec } from '../device/register-map.ts';
 import { ImsTable, IMS_SLOT_SIZE } from '../irq/ims.ts';
-import type { IrqKind, IrqOutcome } from '../irq/events.ts';
+import type { IrqOutcome } from '../irq/events.ts';
 
 export const IRQLAB_VENDOR_ID = 0xf1ab;
 export const IRQLAB_DEVICE_ID = 0x0001;
@@ -87,9 +87,9 @@ export class ImsQueueDevice extends PciFunction {
       dmaWrite: (a, d) => this.dmaWrite(a, d),
       readLocal: (a, n) => this.context?.dma.readLocal(a, n),
       emit: (e) => this.recordIrq(e),
-      gate: this.gate,
-      faults: this.faults,
+      hook: this.irqHook,
     });
+    this.addIrqKind('ims', (slot) => this.fireIms(slot));
 
     const registers: RegisterSpec[] = [
       { name: 'ID', offset: Reg.ID, access: 'RO', reset: IRQLAB_ID_MAGIC },
@@ -196,10 +196,6 @@ export class ImsQueueDevice extends PciFunction {
       return 'unbound';
     }
     return this.msix.fire(vector);
-  }
-
-  protected override raiseOther(kind: IrqKind, index: number): IrqOutcome {
-    return kind === 'ims' ? this.fireIms(index) : super.raiseOther(kind, index);
   }
 
   fireIms(slot: number): IrqOutcome {

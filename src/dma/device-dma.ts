@@ -1,23 +1,52 @@
 // The device's own memory accesses (IMS slot reads, message writes, MSI-X
-// table probes) on their way to the client's memory, through the fault rules
-// for DMA: dropped or delayed when a rule says so.
+// table probes, a device model's DMA) on their way to the client's memory.
+// Hooks see each one first and may drop or hold it: fault rules today
+// (src/faults/access.ts); splitting a transfer into pieces or ordering it
+// against interrupts would sit here too.
 import { Errno, VfioError } from '../protocol/index.ts';
-import type { DeviceContext } from '../device/model.ts';
-import type { FaultEngine } from '../faults/engine.ts';
+import type { DmaSpace } from './dma-space.ts';
 
-export async function deviceDmaRead(ctx: DeviceContext | null, faults: FaultEngine, address: bigint, length: number): Promise<Uint8Array> {
-  if (!ctx) throw new VfioError(Errno.ENOTCONN, 'no client attached: no memory to read');
-  const f = faults.active ? faults.dma('read', address) : undefined;
-  if (f === 'drop') throw new VfioError(Errno.EIO, `fault: DMA read of 0x${address.toString(16)} dropped`);
-  if (f) await new Promise((r) => setTimeout(r, f.delay));
-  return ctx.dma.readLocal(address, length) ?? ctx.dma.read(address, length);
+export type DmaDirection = 'read' | 'write';
+
+/** What a hook decides about one access: undefined lets it through. */
+export type DmaVerdict = 'drop' | { delay: number } | undefined;
+
+export interface DeviceDmaHook {
+  dma(direction: DmaDirection, address: bigint, length: number): DmaVerdict;
 }
 
-/** A posted write unless told otherwise; a dropped one simply never happens. */
-export async function deviceDmaWrite(ctx: DeviceContext | null, faults: FaultEngine, address: bigint, data: Uint8Array, opts: { posted?: boolean }): Promise<void> {
-  if (!ctx) throw new VfioError(Errno.ENOTCONN, 'no client attached: no memory to write');
-  const f = faults.active ? faults.dma('write', address) : undefined;
-  if (f === 'drop') return;
-  if (f) await new Promise((r) => setTimeout(r, f.delay));
-  await ctx.dma.write(address, data, opts);
+export class DeviceDma {
+  /** Consulted in order for every access; the first verdict wins. */
+  readonly hooks: DeviceDmaHook[] = [];
+
+  /** `space`: the attached client's memory, or null while no client is attached. */
+  constructor(private readonly space: () => DmaSpace | null) {}
+
+  private verdict(direction: DmaDirection, address: bigint, length: number): DmaVerdict {
+    for (const h of this.hooks) {
+      const v = h.dma(direction, address, length);
+      if (v) return v;
+    }
+    return undefined;
+  }
+
+  /** A read by the device; a dropped one fails with EIO (the device sees a completion timeout). */
+  async read(address: bigint, length: number): Promise<Uint8Array> {
+    const space = this.space();
+    if (!space) throw new VfioError(Errno.ENOTCONN, 'no client attached: no memory to read');
+    const v = this.hooks.length ? this.verdict('read', address, length) : undefined;
+    if (v === 'drop') throw new VfioError(Errno.EIO, `fault: DMA read of 0x${address.toString(16)} dropped`);
+    if (v) await new Promise((r) => setTimeout(r, v.delay));
+    return space.readLocal(address, length) ?? space.read(address, length);
+  }
+
+  /** A write by the device, posted unless told otherwise; a dropped one simply never happens. */
+  async write(address: bigint, data: Uint8Array, opts: { posted?: boolean } = { posted: true }): Promise<void> {
+    const space = this.space();
+    if (!space) throw new VfioError(Errno.ENOTCONN, 'no client attached: no memory to write');
+    const v = this.hooks.length ? this.verdict('write', address, data.length) : undefined;
+    if (v === 'drop') return;
+    if (v) await new Promise((r) => setTimeout(r, v.delay));
+    await space.write(address, data, opts);
+  }
 }

@@ -45,7 +45,13 @@ export interface RaiseDecision {
   ignoreMask?: boolean;
 }
 
-export class FaultEngine extends EventEmitter<{ fault: [FaultEvent] }> {
+export interface FaultEngineEvents {
+  fault: [FaultEvent];
+  /** Rules were added or removed (active may have changed). */
+  change: [];
+}
+
+export class FaultEngine extends EventEmitter<FaultEngineEvents> {
   private rules: Active[] = [];
   private nextId = 1;
   /** Faults applied since creation, by rule id (kept after a rule is removed). */
@@ -61,17 +67,22 @@ export class FaultEngine extends EventEmitter<{ fault: [FaultEvent] }> {
     const id = rule.id ?? `f${this.nextId++}`;
     if (this.rules.some((r) => r.id === id)) throw new Error(`a fault rule with id ${id} exists already`);
     this.rules.push({ id, rule, description: describeRule(rule), addedAt: Date.now(), seen: 0, applied: 0, random: prng(rule.seed ?? 1) });
+    this.emit('change');
     return id;
   }
 
   remove(id: string): boolean {
     const before = this.rules.length;
     this.rules = this.rules.filter((r) => r.id !== id);
-    return this.rules.length < before;
+    if (this.rules.length === before) return false;
+    this.emit('change');
+    return true;
   }
 
   clear(): void {
+    if (this.rules.length === 0) return;
     this.rules = [];
+    this.emit('change');
   }
 
   list(): RuleStatus[] {

@@ -3,10 +3,11 @@
 // later commands wait behind it as the spec's ordering demands), or the
 // connection closed under it.
 import { VfioError, commandName } from '../protocol/index.ts';
-import type { Interceptor } from '../server/session.ts';
+import type { Interceptor } from '../transport/interceptor.ts';
+import type { HandlerContext } from '../device/model.ts';
 import type { FaultEngine } from './engine.ts';
 
-export function faultInterceptor(faults: FaultEngine): Interceptor {
+export function faultInterceptor(faults: FaultEngine): Interceptor<HandlerContext> {
   return (ctx, msg, next) => {
     if (!faults.active) return next();
     const name = commandName(msg.header.command);

@@ -1,7 +1,10 @@
 // Where fault rules meet an interrupt on its way out of the device: dropped,
-// delayed (in order with later interrupts of the same source), duplicated, or
-// sent through its mask. Every interrupt model raises through here.
+// delayed (in order with later interrupts of the same source), duplicated,
+// sent through its mask, misrouted, or left pending; and nothing leaves a
+// device that was pulled out. It is the device's IrqHook (src/irq/hooks.ts):
+// every interrupt model raises through it.
 import type { IrqEvent, IrqKind, IrqOutcome } from '../irq/events.ts';
+import type { IrqHook, MessageOverride } from '../irq/hooks.ts';
 import type { FaultEngine } from './engine.ts';
 
 interface Line {
@@ -10,7 +13,7 @@ interface Line {
   inFlight: number;
 }
 
-export class IrqGate {
+export class IrqGate implements IrqHook {
   private readonly lines = new Map<string, Line>();
   /** The device is gone (surprise removal): nothing leaves it any more. */
   removed = false;
@@ -61,6 +64,16 @@ export class IrqGate {
       }, due - Date.now()).unref();
     }
     return 'queued';
+  }
+
+  /** A misroute rule: the message (or vector) the interrupt leaves with instead. */
+  message(kind: IrqKind, index: number): MessageOverride | undefined {
+    return this.faults.active ? this.faults.misroute(kind, index) : undefined;
+  }
+
+  /** A stuck-pending rule: the pending bit stays set after delivery. */
+  keepPending(kind: IrqKind, index: number): boolean {
+    return this.faults.active && this.faults.stuckPending(kind, index);
   }
 
   /** Forgets delayed interrupts (device reset): their timers find nothing to do. */

@@ -1,8 +1,8 @@
 // Fault rules as data: what event they match, what they do to it, and when
 // they apply. The same JSON travels over the control socket and lives in
 // scenario scripts; `parseRule` checks it and says what is wrong.
-import { Command, Errno } from '../protocol/index.ts';
-import type { IrqKind } from '../irq/events.ts';
+import { Command, errnoByName } from '../protocol/index.ts';
+import { IRQ_KINDS, isIrqKind, type IrqKind } from '../irq/events.ts';
 
 export type IrqAction =
   | 'drop' // the interrupt never leaves the device
@@ -39,7 +39,6 @@ export type FaultRule = Match & When & { action: IrqAction | RegionAction | Comm
 
 export class RuleError extends Error {}
 
-const irqKinds: IrqKind[] = ['intx', 'msi', 'msix', 'ims', 'err', 'req'];
 
 function num(v: unknown, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const n = typeof v === 'string' && /^(0x[0-9a-f]+|\d+(\.\d+)?)$/i.test(v) ? Number(v) : v;
@@ -65,8 +64,8 @@ function commandOf(v: unknown): number {
 
 function errnoOf(v: unknown): number {
   if (typeof v === 'string' && !/^\d+$/.test(v)) {
-    const e = (Errno as Record<string, number>)[v.toUpperCase()];
-    if (e === undefined) throw new RuleError(`unknown errno "${v}"; one of ${Object.keys(Errno).join(', ')}`);
+    const e = errnoByName(v);
+    if (e === undefined) throw new RuleError(`unknown errno "${v}": a Linux errno name (EIO, EINVAL, EBUSY, ETIMEDOUT...) or a number 1..4095`);
     return e;
   }
   return int(v, 'errno', 1, 4095);
@@ -110,7 +109,7 @@ export function parseRule(input: unknown): FaultRule {
   const id = r.id === undefined ? undefined : String(r.id);
   switch (r.on) {
     case 'irq': {
-      if (r.kind !== undefined && !irqKinds.includes(r.kind as IrqKind)) throw new RuleError(`irq kind must be one of ${irqKinds.join(', ')}`);
+      if (r.kind !== undefined && !isIrqKind(r.kind)) throw new RuleError(`irq kind must be one of ${IRQ_KINDS.join(', ')}, got ${JSON.stringify(r.kind)}`);
       const m: FaultRule = { on: 'irq', action: irqAction(r.action), ...when, id };
       if (r.kind !== undefined) m.kind = r.kind as IrqKind;
       if (r.index !== undefined) m.index = int(r.index, 'index', 0, 65535);

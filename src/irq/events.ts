@@ -1,7 +1,13 @@
 // What happened to an interrupt the device raised: the record behind counters,
 // traces and fault injection.
 
-export type IrqKind = 'intx' | 'msi' | 'msix' | 'ims' | 'err' | 'req';
+/** Every kind of interrupt a device here can raise: the one list (fault rules, the control channel, traces). */
+export const IRQ_KINDS = ['intx', 'msi', 'msix', 'ims', 'err', 'req'] as const;
+export type IrqKind = (typeof IRQ_KINDS)[number];
+
+export function isIrqKind(v: unknown): v is IrqKind {
+  return (IRQ_KINDS as readonly unknown[]).includes(v);
+}
 
 export type IrqOutcome =
   | 'delivered' // left the device (eventfd signalled, or message written)

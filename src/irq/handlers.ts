@@ -4,8 +4,8 @@ import {
   Errno, VfioError, decodeIrqInfo, encodeIrqInfo, IRQ_INFO_SIZE, decodeIrqSet,
   IRQ_SET_DATA_EVENTFD,
 } from '../protocol/index.ts';
-import type { Message } from '../transport/message.ts';
-import type { HandlerContext } from '../server/context.ts';
+import type { Message } from '../transport/connection.ts';
+import type { HandlerContext } from '../device/model.ts';
 
 export function handleGetIrqInfo(ctx: HandlerContext, msg: Message): Uint8Array {
   const req = decodeIrqInfo(msg.payload);

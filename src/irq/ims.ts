@@ -11,8 +11,7 @@
 // device reads the slot by DMA each time it fires, and software tells it about
 // an unmask through a register since the device cannot see memory writes).
 import type { IrqEvent, IrqOutcome } from './events.ts';
-import type { IrqGate } from '../faults/irq-gate.ts';
-import type { FaultEngine } from '../faults/engine.ts';
+import { directIrq, type IrqHook } from './hooks.ts';
 
 export const IMS_SLOT_SIZE = 16;
 export const IMS_ADDR_LO = 0x0;
@@ -32,8 +31,12 @@ export interface ImsHost {
   /** Shared guest memory, read in place when it is mapped (no message, no wait). */
   readLocal(address: bigint, length: number): Uint8Array | undefined;
   emit(e: IrqEvent): void;
-  gate: IrqGate;
-  faults: FaultEngine;
+  /** The device's interrupt hook (PciFunction.irqHook); none: slots fire as the table says. */
+  hook?: IrqHook;
+  /** The hook's earlier name. */
+  gate?: IrqHook;
+  /** Ignored: the hook carries the fault rules now (kept so older hosts still type-check). */
+  faults?: unknown;
 }
 
 export interface ImsSlot {
@@ -52,7 +55,10 @@ export class ImsTable {
   /** Deliveries that need DMA_READ are chained so interrupts leave in the order raised. */
   private chain: Promise<void> = Promise.resolve();
 
+  private readonly hook: IrqHook;
+
   constructor(readonly slots: number, private readonly host: ImsHost) {
+    this.hook = host.hook ?? host.gate ?? directIrq;
     this.table = new Uint8Array(slots * IMS_SLOT_SIZE);
     this.view = new DataView(this.table.buffer);
     this.pendingBits = new Uint8Array(Math.ceil(slots / 8));
@@ -123,7 +129,7 @@ export class ImsTable {
   /** Raises slot i. Returns the outcome known now (message writes complete later). */
   fire(i: number): IrqOutcome {
     if (i < 0 || i >= this.slots) throw new RangeError(`IMS slot ${i} does not exist (0..${this.slots - 1})`);
-    return this.host.gate.raise('ims', i, (ignoreMask) => this.fireNow(i, ignoreMask));
+    return this.hook.raise('ims', i, (ignoreMask) => this.fireNow(i, ignoreMask));
   }
 
   private fireNow(i: number, ignoreMask: boolean): IrqOutcome {
@@ -147,7 +153,7 @@ export class ImsTable {
   }
 
   private release(i: number): void {
-    if (!(this.host.faults.active && this.host.faults.stuckPending('ims', i))) this.setPending(i, false);
+    if (!this.hook.keepPending?.('ims', i)) this.setPending(i, false);
     if (!this.host.busMaster()) {
       this.report(i, 'blocked', 'was pending');
       return;
@@ -193,7 +199,7 @@ export class ImsTable {
   private send(i: number, address: bigint, data: number, detail?: string): IrqOutcome {
     if (!this.host.attached()) return this.report(i, 'unbound', 'no client attached');
     if (address === 0n) return this.report(i, 'unbound', 'slot has no message address');
-    const wrong = this.host.faults.active ? this.host.faults.misroute('ims', i) : undefined;
+    const wrong = this.hook.message?.('ims', i);
     if (wrong) {
       address = wrong.address ?? address;
       data = wrong.data ?? data;

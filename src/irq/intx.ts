@@ -5,12 +5,20 @@
 // that is automatically masked when signalled, and the client unmasks it
 // (SET_IRQS ACTION_UNMASK) once the guest has serviced it (its EOI).
 import { IRQ_INFO_EVENTFD, IRQ_INFO_MASKABLE, IRQ_INFO_AUTOMASKED } from '../protocol/index.ts';
-import type { ConfigSpace } from '../pci/config-space.ts';
-import { PCI_COMMAND, PCI_COMMAND_INTX_DISABLE, PCI_STATUS, PCI_STATUS_INTERRUPT } from '../pci/regs.ts';
 import { IrqLines } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
 import type { IrqEvent } from './events.ts';
-import type { IrqGate } from '../faults/irq-gate.ts';
+import type { IrqHook } from './hooks.ts';
+
+/** What INTx needs from the function it belongs to (command and status registers). */
+export interface IntxHost {
+  /** Interrupt Disable in the command register. */
+  disabled(): boolean;
+  /** Interrupt Status in the status register follows the level. */
+  setStatus(asserted: boolean): void;
+  emit(e: IrqEvent): void;
+  hook: IrqHook;
+}
 
 export class Intx implements IrqSource {
   readonly lines: IrqLines;
@@ -19,7 +27,7 @@ export class Intx implements IrqSource {
   /** vfio's automask: set when signalled, cleared by the client's unmask. */
   private masked = false;
 
-  constructor(readonly count: 0 | 1, private readonly config: ConfigSpace, private readonly emit: (e: IrqEvent) => void, private readonly gate: IrqGate) {
+  constructor(readonly count: 0 | 1, private readonly host: IntxHost) {
     this.lines = new IrqLines(count);
   }
 
@@ -28,14 +36,14 @@ export class Intx implements IrqSource {
   }
 
   private get disabled(): boolean {
-    return (this.config.u16(PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE) !== 0;
+    return this.host.disabled();
   }
 
   assert(): void {
     if (this.count === 0) return;
-    this.gate.raise('intx', 0, () => {
+    this.host.hook.raise('intx', 0, () => {
       this.level = true;
-      this.config.setU16(PCI_STATUS, this.config.u16(PCI_STATUS) | PCI_STATUS_INTERRUPT);
+      this.host.setStatus(true);
       this.evaluate(true);
       return 'delivered';
     });
@@ -43,23 +51,23 @@ export class Intx implements IrqSource {
 
   deassert(): void {
     this.level = false;
-    this.config.setU16(PCI_STATUS, this.config.u16(PCI_STATUS) & ~PCI_STATUS_INTERRUPT);
+    this.host.setStatus(false);
   }
 
   /** Signals the eventfd if the line is up and nothing holds it. */
   private evaluate(report: boolean): void {
     if (!this.level) return;
     if (this.disabled) {
-      if (report) this.emit({ kind: 'intx', index: 0, outcome: 'pending', detail: 'INTx disabled in the command register' });
+      if (report) this.host.emit({ kind: 'intx', index: 0, outcome: 'pending', detail: 'INTx disabled in the command register' });
       return;
     }
     if (this.masked) {
-      if (report) this.emit({ kind: 'intx', index: 0, outcome: 'pending', detail: 'masked until the client unmasks' });
+      if (report) this.host.emit({ kind: 'intx', index: 0, outcome: 'pending', detail: 'masked until the client unmasks' });
       return;
     }
     const r = this.lines.signal(0);
     if (r === 'sent') this.masked = true;
-    this.emit({ kind: 'intx', index: 0, outcome: r === 'sent' ? 'delivered' : r === 'no-eventfd' ? 'unbound' : 'failed' });
+    this.host.emit({ kind: 'intx', index: 0, outcome: r === 'sent' ? 'delivered' : r === 'no-eventfd' ? 'unbound' : 'failed' });
   }
 
   /** The command register changed: clearing Interrupt Disable lets a held level through. */

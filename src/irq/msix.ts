@@ -13,21 +13,25 @@
 // client re-binds the vector's eventfd (QEMU's unmask). Once the client
 // accesses the table through us, the table here is authoritative.
 import { IRQ_INFO_EVENTFD, IRQ_INFO_MASKABLE } from '../protocol/index.ts';
-import type { ConfigSpace } from '../pci/config-space.ts';
-import {
-  PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, PCI_MSIX_FLAGS_MASKALL, PCI_MSIX_ENTRY_SIZE,
-  PCI_MSIX_ENTRY_VECTOR_CTRL, PCI_MSIX_ENTRY_CTRL_MASKBIT,
-} from '../pci/regs.ts';
 import { IrqLines } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
 import type { IrqEvent, IrqOutcome } from './events.ts';
-import type { IrqGate } from '../faults/irq-gate.ts';
-import type { FaultEngine } from '../faults/engine.ts';
+import type { IrqHook } from './hooks.ts';
 
+// The layout of an MSI-X table entry (PCI 3.0 6.8.2.6; names of <linux/pci_regs.h>).
+export const PCI_MSIX_ENTRY_SIZE = 16;
+export const PCI_MSIX_ENTRY_LOWER_ADDR = 0;
+export const PCI_MSIX_ENTRY_UPPER_ADDR = 4;
+export const PCI_MSIX_ENTRY_DATA = 8;
+export const PCI_MSIX_ENTRY_VECTOR_CTRL = 12;
+export const PCI_MSIX_ENTRY_CTRL_MASKBIT = 0x1;
+
+/** What the MSI-X model needs from the function it belongs to (its capability lives there). */
 export interface MsixHost {
-  config: ConfigSpace;
-  /** Offset of the MSI-X capability in config space. */
-  capOffset: number;
+  /** MSI-X Enable in the capability's Message Control. */
+  enabled(): boolean;
+  /** Function Mask in Message Control. */
+  functionMasked(): boolean;
   busMaster(): boolean;
   emit(e: IrqEvent): void;
   /**
@@ -35,8 +39,7 @@ export interface MsixHost {
    * undefined when it cannot be known.
    */
   probeMask?(v: number): Promise<boolean | undefined>;
-  gate: IrqGate;
-  faults: FaultEngine;
+  hook: IrqHook;
 }
 
 export class Msix implements IrqSource {
@@ -69,16 +72,12 @@ export class Msix implements IrqSource {
     return this.pba.length;
   }
 
-  private get control(): number {
-    return this.host.config.u16(this.host.capOffset + PCI_MSIX_FLAGS);
-  }
-
   get enabled(): boolean {
-    return (this.control & PCI_MSIX_FLAGS_ENABLE) !== 0;
+    return this.host.enabled();
   }
 
   get functionMasked(): boolean {
-    return (this.control & PCI_MSIX_FLAGS_MASKALL) !== 0;
+    return this.host.functionMasked();
   }
 
   vectorControlMasked(v: number): boolean {
@@ -105,7 +104,7 @@ export class Msix implements IrqSource {
 
   /** The device raises vector v. */
   fire(v: number): IrqOutcome {
-    return this.host.gate.raise('msix', v, (ignoreMask) => this.fireNow(v, ignoreMask));
+    return this.host.hook.raise('msix', v, (ignoreMask) => this.fireNow(v, ignoreMask));
   }
 
   private fireNow(v: number, ignoreMask: boolean): IrqOutcome {
@@ -152,14 +151,14 @@ export class Msix implements IrqSource {
   private send(v: number): IrqOutcome {
     // Through an eventfd the message itself is the client's business: a
     // misrouted MSI-X interrupt arrives on another vector.
-    const to = this.host.faults.active ? this.host.faults.misroute('msix', v)?.vector ?? v : v;
+    const to = this.host.hook.message?.('msix', v)?.vector ?? v;
     const r = this.lines.signal(to % this.count);
     return r === 'sent' ? 'delivered' : r === 'no-eventfd' ? 'unbound' : 'failed';
   }
 
-  /** Clears v's pending bit after delivery, unless a fault keeps it stuck. */
+  /** Clears v's pending bit after delivery, unless the hook keeps it (a stuck-pending fault). */
   private delivered(v: number): void {
-    if (!(this.host.faults.active && this.host.faults.stuckPending('msix', v))) this.setPending(v, false);
+    if (!this.host.hook.keepPending?.('msix', v)) this.setPending(v, false);
   }
 
   /** Sends what became deliverable: pending vectors that are no longer masked. */

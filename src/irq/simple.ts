@@ -5,19 +5,19 @@ import { IRQ_INFO_EVENTFD } from '../protocol/index.ts';
 import { IrqLines } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
 import type { IrqEvent, IrqKind } from './events.ts';
-import type { IrqGate } from '../faults/irq-gate.ts';
+import type { IrqHook } from './hooks.ts';
 
 export class SignalIrq implements IrqSource {
   readonly lines: IrqLines;
   readonly infoFlags = IRQ_INFO_EVENTFD;
 
-  constructor(readonly kind: IrqKind, readonly count: 0 | 1, private readonly emit: (e: IrqEvent) => void, private readonly gate: IrqGate) {
+  constructor(readonly kind: IrqKind, readonly count: 0 | 1, private readonly emit: (e: IrqEvent) => void, private readonly hook: IrqHook) {
     this.lines = new IrqLines(count);
   }
 
   fire(): void {
     if (this.count === 0) return;
-    this.gate.raise(this.kind, 0, () => {
+    this.hook.raise(this.kind, 0, () => {
       const r = this.lines.signal(0);
       const outcome = r === 'sent' ? 'delivered' : r === 'no-eventfd' ? 'unbound' : 'failed';
       this.emit({ kind: this.kind, index: 0, outcome });

@@ -1,64 +1,51 @@
 // A PCI Express function as vfio-user serves it: config space (region 7),
-// BARs (regions 0-5) made of windows (register maps, MSI-X table and PBA,
-// memory), the expansion ROM (region 6), and its interrupts (INTx, MSI, MSI-X,
-// ERR, REQ). Resets -- DEVICE_RESET, FLR, a client leaving -- put every
-// register, mask and pending bit back to its reset value.
+// BARs (regions 0-5) made of windows, the expansion ROM (region 6), and its
+// interrupts (INTx, MSI, MSI-X, ERR, REQ, and kinds a device adds). Resets --
+// DEVICE_RESET, FLR, a client leaving -- put every register, mask and pending
+// bit back to its reset value. The parts, each its own file:
+//
+//   config-setup.ts   config space, BARs, ROM and capabilities from the spec
+//   bar-windows.ts    what sits in the BARs
+//   interrupts.ts     the interrupt models wired to the function's registers
+//   device-faults.ts  fault rules composed onto the function's seams
+//   aer.ts            AER error reporting
+//
+// The seams others plug into, each a list to push a hook into: `irqHooks`
+// (every interrupt, on its way out of its model), `accessHooks` (every region
+// access of the client), `deviceDma.hooks` (every DMA of the device) and
+// `interceptors` (every vfio-user command). Fault injection is plugged in
+// this way (device-faults.ts); its gate is the first irq hook.
 import { EventEmitter } from 'node:events';
 import {
-  DEVICE_FLAGS_PCI, DEVICE_FLAGS_RESET, PCI_NUM_REGIONS, PCI_NUM_IRQS, Region, IrqIndex,
+  DEVICE_FLAGS_PCI, DEVICE_FLAGS_RESET, PCI_NUM_REGIONS, PCI_NUM_IRQS, Region,
   REGION_INFO_FLAG_READ, REGION_INFO_FLAG_WRITE, Errno, VfioError, type IrqSet,
 } from '../protocol/index.ts';
-import type { DeviceContext, DeviceModel, IrqInfoResult, RegionInfoResult } from '../device/model.ts';
+import type { Interceptor } from '../transport/interceptor.ts';
+import type { DeviceContext, DeviceModel, HandlerContext, IrqInfoResult, RegionAccessHook, RegionInfoResult } from '../device/model.ts';
 import type { RegisterMap } from '../device/register-map.ts';
-import { ConfigSpace } from './config-space.ts';
-import { buildCapabilities, type CapabilitySpec, type CapabilityOffsets } from './capabilities.ts';
-import { installBars, installRom, barAddress, type BarSpec } from './bars.ts';
-import * as R from './regs.ts';
-import { Msix } from '../irq/msix.ts';
-import { clientTableProbe } from '../irq/msix-probe.ts';
-import { Msi } from '../irq/msi.ts';
-import { Intx } from '../irq/intx.ts';
-import { SignalIrq } from '../irq/simple.ts';
-import { applySetIrqs, type IrqSource } from '../irq/set-irqs.ts';
+import { DeviceDma } from '../dma/device-dma.ts';
+import { applySetIrqs } from '../irq/set-irqs.ts';
+import { chainIrqHooks, type IrqHook } from '../irq/hooks.ts';
+import type { Msix } from '../irq/msix.ts';
+import type { Msi } from '../irq/msi.ts';
+import type { Intx } from '../irq/intx.ts';
+import type { SignalIrq } from '../irq/simple.ts';
 import { IrqCounters, type IrqEvent, type IrqKind, type IrqOutcome } from '../irq/events.ts';
 import { FaultEngine } from '../faults/engine.ts';
-import { IrqGate } from '../faults/irq-gate.ts';
-import { reportAerError, type AerErrorOptions } from '../faults/device-faults.ts';
-import { deviceDmaRead, deviceDmaWrite } from '../dma/device-dma.ts';
+import type { IrqGate } from '../faults/irq-gate.ts';
+import type { ConfigSpace } from './config-space.ts';
+import type { CapabilityOffsets } from './capabilities.ts';
+import { barAddress, type BarSpec } from './bars.ts';
+import { setUpConfig, type PciFunctionSpec } from './config-setup.ts';
+import { BarWindows, type BarWindow } from './bar-windows.ts';
+import { FunctionInterrupts, type RaiseByIndex } from './interrupts.ts';
+import { attachFaults } from './device-faults.ts';
+import { reportAerError, type AerErrorOptions } from './aer.ts';
+import * as R from './regs.ts';
 
-/** A piece of a BAR with its own behaviour. */
-export interface BarWindow {
-  name: string;
-  offset: number;
-  size: number;
-  read(offset: number, length: number): Uint8Array;
-  write(offset: number, data: Uint8Array): void;
-  reset?(): void;
-}
-
-export interface PciIds {
-  vendor: number;
-  device: number;
-  subsystemVendor?: number;
-  subsystem?: number;
-  revision?: number;
-  /** 24-bit class code: base class, sub-class, programming interface. */
-  classCode: number;
-}
-
-export interface PciFunctionSpec {
-  ids: PciIds;
-  /** PCI Express (4 KiB config space, Express capability); default true. */
-  express?: boolean;
-  bars?: Partial<Record<0 | 1 | 2 | 3 | 4 | 5, BarSpec>>;
-  rom?: Uint8Array;
-  capabilities?: Omit<CapabilitySpec, 'pcie'> & { pcie?: CapabilitySpec['pcie'] };
-  /** Interrupt pin A (INTx); default true. */
-  intx?: boolean;
-  /** ERR and REQ irq indexes; default true. */
-  err?: boolean;
-  req?: boolean;
-}
+export type { PciIds, PciFunctionSpec } from './config-setup.ts';
+export type { BarWindow } from './bar-windows.ts';
+export type { AerErrorOptions } from './aer.ts';
 
 export interface PciFunctionEvents {
   irq: [IrqEvent];
@@ -82,91 +69,57 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   readonly counters = new IrqCounters();
   /** Fault rules in force on this device (src/faults). */
   readonly faults = new FaultEngine();
-  /** Where every interrupt of this device meets the fault rules. */
+  /** Where every interrupt of this device meets the fault rules (the first of irqHooks). */
   readonly gate: IrqGate;
-  private readonly windows: BarWindow[][] = [[], [], [], [], [], []];
+  /** Every interrupt of every model raises through these, outermost first (the gate, then yours). */
+  readonly irqHooks: IrqHook[];
+  /** irqHooks as one hook: what the models raise through (give it to a model a device adds, such as an ImsTable). */
+  readonly irqHook: IrqHook;
+  /** Every region access of the client passes these first (fault rules while any is in force). */
+  readonly accessHooks: RegionAccessHook[] = [];
+  /** The device's own DMA; its `hooks` see every access (fault rules while any is in force). */
+  readonly deviceDma: DeviceDma;
+  /** The device's interceptors on every vfio-user command (its command fault rules while any is in force). */
+  readonly interceptors: Interceptor<HandlerContext>[] = [];
+  private readonly windows: BarWindows;
+  private readonly irqs: FunctionInterrupts;
   private readonly rom?: Uint8Array;
   private readonly resetHooks: ((reason: string) => void)[] = [];
   private ctx: DeviceContext | null = null;
+  private removedConfigToo = false;
 
   constructor(readonly spec: PciFunctionSpec) {
     super();
-    const express = spec.express !== false;
-    this.config = new ConfigSpace(express ? R.PCI_CFG_SPACE_EXP_SIZE : R.PCI_CFG_SPACE_SIZE);
-    const c = this.config;
-    const ids = spec.ids;
-    c.setU16(R.PCI_VENDOR_ID, ids.vendor);
-    c.setU16(R.PCI_DEVICE_ID, ids.device);
-    c.setU8(R.PCI_REVISION_ID, ids.revision ?? 0);
-    c.setU8(R.PCI_CLASS_PROG, ids.classCode & 0xff);
-    c.setU16(R.PCI_CLASS_PROG + 1, (ids.classCode >> 8) & 0xffff);
-    c.setU16(R.PCI_SUBSYSTEM_VENDOR_ID, ids.subsystemVendor ?? ids.vendor);
-    c.setU16(R.PCI_SUBSYSTEM_ID, ids.subsystem ?? 0);
-    c.setWritable(R.PCI_COMMAND, 2, R.PCI_COMMAND_IO | R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_MASTER |
-      R.PCI_COMMAND_PARITY | R.PCI_COMMAND_SERR | R.PCI_COMMAND_INTX_DISABLE);
-    c.setW1c(R.PCI_STATUS, 2, R.PCI_STATUS_PARITY | R.PCI_STATUS_SIG_TARGET_ABORT | R.PCI_STATUS_REC_TARGET_ABORT |
-      R.PCI_STATUS_REC_MASTER_ABORT | R.PCI_STATUS_SIG_SYSTEM_ERROR | R.PCI_STATUS_DETECTED_PARITY);
-    c.setWritable(R.PCI_CACHE_LINE_SIZE, 1, 0xff);
-    c.setWritable(R.PCI_INTERRUPT_LINE, 1, 0xff);
-
-    this.bars = [0, 1, 2, 3, 4, 5].map((i) => spec.bars?.[i as 0]);
-    installBars(c, this.bars);
-    if (spec.rom) {
-      const size = Math.max(2048, 2 ** Math.ceil(Math.log2(spec.rom.length)));
-      installRom(c, size);
-      this.rom = new Uint8Array(size);
-      this.rom.set(spec.rom);
-    }
-
-    const hasIntx = spec.intx !== false;
-    if (hasIntx) c.setU8(R.PCI_INTERRUPT_PIN, 1);
-    this.caps = buildCapabilities(c, { ...spec.capabilities, pcie: express ? spec.capabilities?.pcie ?? true : undefined });
+    const { config, caps, bars, rom } = setUpConfig(spec);
+    this.config = config;
+    this.caps = caps;
+    this.bars = bars;
+    this.rom = rom;
+    this.windows = new BarWindows(bars);
     const emit = (e: IrqEvent) => this.emitIrq(e);
-    this.gate = new IrqGate(this.faults, emit);
-    this.intx = new Intx(hasIntx ? 1 : 0, c, emit, this.gate);
-    this.err = new SignalIrq('err', spec.err === false ? 0 : 1, emit, this.gate);
-    this.req = new SignalIrq('req', spec.req === false ? 0 : 1, emit, this.gate);
-    const busMaster = () => this.busMaster;
-
-    const mx = spec.capabilities?.msix;
-    if (mx && this.caps.msix !== undefined) {
-      const bar = this.bars[mx.bar];
-      if (!bar || bar.type === 'io') throw new Error(`MSI-X lives in BAR${mx.bar}, which must be a memory BAR`);
-      const msix = new Msix(mx.vectors, {
-        config: c, capOffset: this.caps.msix, busMaster, emit, gate: this.gate, faults: this.faults,
-        probeMask: clientTableProbe(this, mx),
-      });
-      this.msix = msix;
-      this.addWindow(mx.bar, { name: 'MSI-X table', offset: mx.tableOffset, size: msix.tableSize, read: (o, n) => msix.tableRead(o, n), write: (o, d) => msix.tableWrite(o, d) });
-      this.addWindow(mx.bar, { name: 'MSI-X PBA', offset: mx.pbaOffset, size: msix.pbaSize, read: (o, n) => msix.pbaRead(o, n), write: () => {} });
-      c.onWrite(this.caps.msix + R.PCI_MSIX_FLAGS, 2, () => msix.controlWritten());
-    }
-    const ms = spec.capabilities?.msi;
-    if (ms && this.caps.msi !== undefined) {
-      const msi = new Msi(ms.vectors, c, this.caps.msi, busMaster, emit, this.gate);
-      this.msi = msi;
-      if (ms.perVectorMask) c.onWrite(this.caps.msi + (ms.is64 !== false ? 16 : 12), 4, () => msi.maskWritten());
-    }
-    c.onWrite(R.PCI_COMMAND, 2, () => this.intx.commandWritten());
-    if (this.caps.pcie !== undefined) {
-      c.onWrite(this.caps.pcie + R.PCI_EXP_DEVCTL, 2, (_old, now) => {
+    this.irqHooks = [];
+    this.irqHook = chainIrqHooks(this.irqHooks);
+    this.deviceDma = new DeviceDma(() => this.ctx?.dma ?? null);
+    this.gate = attachFaults(this.faults, emit, { irqHooks: this.irqHooks, interceptors: this.interceptors, accessHooks: this.accessHooks, dmaHooks: this.deviceDma.hooks });
+    this.irqs = new FunctionInterrupts({
+      spec, config, caps, bars, emit, hook: this.irqHook, probeHost: this,
+      addWindow: (bar, w) => this.addWindow(bar, w),
+      busMaster: () => this.busMaster,
+    });
+    ({ msix: this.msix, msi: this.msi, intx: this.intx, err: this.err, req: this.req } = this.irqs);
+    if (caps.pcie !== undefined) {
+      config.onWrite(caps.pcie + R.PCI_EXP_DEVCTL, 2, (_old, now) => {
         if (now & R.PCI_EXP_DEVCTL_BCR_FLR) this.reset('function level reset');
       });
     }
-    c.seal();
+    config.seal();
   }
 
   // ---- building ----------------------------------------------------------
 
   /** Places a window in a BAR; windows may not overlap. */
   addWindow(bar: number, w: BarWindow): this {
-    const spec = this.bars[bar];
-    if (!spec) throw new Error(`BAR${bar} is not declared`);
-    if (w.offset < 0 || w.offset + w.size > spec.size) throw new Error(`${w.name}: [0x${w.offset.toString(16)}, +0x${w.size.toString(16)}) does not fit BAR${bar} (0x${spec.size.toString(16)} bytes)`);
-    const clash = this.windows[bar].find((o) => w.offset < o.offset + o.size && o.offset < w.offset + w.size);
-    if (clash) throw new Error(`${w.name} overlaps ${clash.name} in BAR${bar}`);
-    this.windows[bar].push(w);
-    this.windows[bar].sort((a, b) => a.offset - b.offset);
+    this.windows.add(bar, w);
     return this;
   }
 
@@ -178,6 +131,15 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
 
   onReset(fn: (reason: string) => void): this {
     this.resetHooks.push(fn);
+    return this;
+  }
+
+  /**
+   * A kind of interrupt this device raises besides the built-in ones (IMS...):
+   * spurious(kind, index) and the control channel's `fire` reach it.
+   */
+  addIrqKind(kind: IrqKind, raise: RaiseByIndex): this {
+    this.irqs.addKind(kind, raise);
     return this;
   }
 
@@ -218,34 +180,25 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     return this.gate.removed;
   }
 
-  /** A DMA read by the device (through the fault rules). */
+  /** A DMA read by the device (through its DMA hooks). */
   dmaRead(address: bigint, length: number): Promise<Uint8Array> {
-    return deviceDmaRead(this.ctx, this.faults, address, length);
+    return this.deviceDma.read(address, length);
   }
 
-  /** A DMA write by the device, posted unless told otherwise (through the fault rules). */
+  /** A DMA write by the device, posted unless told otherwise (through its DMA hooks). */
   dmaWrite(address: bigint, data: Uint8Array, opts: { posted?: boolean } = { posted: true }): Promise<void> {
-    return deviceDmaWrite(this.ctx, this.faults, address, data, opts);
+    return this.deviceDma.write(address, data, opts);
   }
 
   /** Raises an interrupt with no cause behind it (a spurious interrupt). */
   spurious(kind: IrqKind, index = 0): IrqOutcome {
-    switch (kind) {
-      case 'msix': return this.msix ? this.msix.fire(index) : 'unbound';
-      case 'msi': return this.msi ? this.msi.fire(index) : 'unbound';
-      case 'intx': this.intx.assert(); return 'delivered';
-      case 'err': this.err.fire(); return 'delivered';
-      case 'req': this.req.fire(); return 'delivered';
-      default: return this.raiseOther(kind, index);
-    }
+    return this.irqs.raise(kind, index) ?? this.raiseOther(kind, index);
   }
 
-  /** Interrupt kinds a subclass adds (IMS...). */
+  /** Kinds neither built in nor added with addIrqKind (a subclass may still override this). */
   protected raiseOther(kind: IrqKind, _index: number): IrqOutcome {
     throw new Error(`this device has no ${kind} interrupts`);
   }
-
-  private removedConfigToo = false;
 
   /**
    * Surprise removal: from now on BAR reads return all-ones, writes and
@@ -262,12 +215,9 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     this.gate.removed = true;
   }
 
-  /**
-   * An uncorrectable error as AER reports it, then the ERR interrupt (see
-   * src/faults/device-faults.ts).
-   */
+  /** An uncorrectable error as AER reports it, then the ERR interrupt (src/pci/aer.ts). */
   aerError(opts: AerErrorOptions = {}): void {
-    reportAerError(this, opts);
+    reportAerError(this.config, this.caps, () => this.err.fire(), opts);
   }
 
   // ---- DeviceModel ---------------------------------------------------------
@@ -294,9 +244,9 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   regionRead(index: number, offset: number, count: number): Uint8Array {
     // A removed device answers nothing: the root port completes reads with all-ones.
     if (this.removed && (index !== Region.CONFIG || this.removedConfigToo)) return new Uint8Array(count).fill(0xff);
-    if (this.faults.active) {
-      const forced = this.faults.regionRead(index, offset, count);
-      if (forced) return forced;
+    for (const h of this.accessHooks) {
+      const instead = h.read?.(index, offset, count);
+      if (instead) return instead;
     }
     if (index === Region.CONFIG) return this.config.read(offset, count);
     if (index === Region.ROM && this.rom) return this.rom.slice(offset, offset + count);
@@ -312,7 +262,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
 
   regionWrite(index: number, offset: number, data: Uint8Array): void {
     if (this.removed) return;
-    if (this.faults.active && this.faults.regionWriteIgnored(index, offset, data.length)) return;
+    for (const h of this.accessHooks) if (h.write?.(index, offset, data)) return;
     if (index === Region.CONFIG) {
       this.config.write(offset, data);
       this.emit('config-write', offset, data);
@@ -335,11 +285,15 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     return (this.command & (io ? R.PCI_COMMAND_IO : R.PCI_COMMAND_MEMORY)) !== 0;
   }
 
-  /** Splits an access over the BAR's windows; bytes outside any window read 0 and ignore writes. */
+  /**
+   * Splits an access over the BAR's windows; bytes outside every window read
+   * as zero and ignore writes, as a BAR's unimplemented space does. One loop
+   * for both directions: writes here are the posted-write storm path.
+   */
   private barAccess(bar: number, offset: number, count: number, data: Uint8Array | undefined): Uint8Array {
-    const out = data ? data : new Uint8Array(count);
+    const out = data ?? new Uint8Array(count);
     const end = offset + count;
-    for (const w of this.windows[bar]) {
+    for (const w of this.windows.inBar[bar]) {
       const s = Math.max(offset, w.offset);
       const e = Math.min(end, w.offset + w.size);
       if (s >= e) continue;
@@ -349,24 +303,13 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     return out;
   }
 
-  private source(index: number): IrqSource | undefined {
-    switch (index) {
-      case IrqIndex.INTX: return this.intx;
-      case IrqIndex.MSI: return this.msi;
-      case IrqIndex.MSIX: return this.msix;
-      case IrqIndex.ERR: return this.err;
-      case IrqIndex.REQ: return this.req;
-      default: return undefined;
-    }
-  }
-
   irqInfo(index: number): IrqInfoResult {
-    const s = this.source(index);
+    const s = this.irqs.source(index);
     return s ? { count: s.count, flags: s.infoFlags } : { count: 0, flags: 0 };
   }
 
   setIrqs(set: IrqSet, fds: number[]): void {
-    const s = this.source(set.index);
+    const s = this.irqs.source(set.index);
     if (!s) throw new VfioError(Errno.EINVAL, `DEVICE_SET_IRQS: the device has no interrupts of index ${set.index}`);
     applySetIrqs(s, set, fds);
   }
@@ -374,9 +317,8 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   reset(reason = 'device reset'): void {
     this.gate.reset();
     this.config.reset();
-    this.msix?.reset();
-    this.intx.reset();
-    for (const ws of this.windows) for (const w of ws) w.reset?.();
+    this.irqs.reset();
+    this.windows.reset();
     for (const fn of this.resetHooks) fn(reason);
     this.emit('reset', reason);
   }
@@ -388,11 +330,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   }
 
   detach(): void {
-    this.msix?.detach();
-    this.msi?.detach();
-    this.intx.detach();
-    this.err.detach();
-    this.req.detach();
+    this.irqs.detach();
     this.ctx = null;
   }
 }

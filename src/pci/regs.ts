@@ -71,12 +71,11 @@ export const PCI_MSIX_TABLE = 4;
 export const PCI_MSIX_PBA = 8;
 export const PCI_MSIX_BIR = 0x7;
 export const PCI_CAP_MSIX_SIZEOF = 12;
-export const PCI_MSIX_ENTRY_SIZE = 16;
-export const PCI_MSIX_ENTRY_LOWER_ADDR = 0;
-export const PCI_MSIX_ENTRY_UPPER_ADDR = 4;
-export const PCI_MSIX_ENTRY_DATA = 8;
-export const PCI_MSIX_ENTRY_VECTOR_CTRL = 12;
-export const PCI_MSIX_ENTRY_CTRL_MASKBIT = 0x1;
+// The table entry's layout belongs to the MSI-X model that owns the table.
+export {
+  PCI_MSIX_ENTRY_SIZE, PCI_MSIX_ENTRY_LOWER_ADDR, PCI_MSIX_ENTRY_UPPER_ADDR, PCI_MSIX_ENTRY_DATA,
+  PCI_MSIX_ENTRY_VECTOR_CTRL, PCI_MSIX_ENTRY_CTRL_MASKBIT,
+} from '../irq/msix.ts';
 
 // PCI Express
 export const PCI_EXP_FLAGS = 2;

@@ -17,7 +17,9 @@ export const REGION_ACCESS_SIZE = 16;
 
 /** REGION_READ request and REGION_WRITE reply. */
 export function encodeRegionAccess(a: RegionAccess): Uint8Array {
-  return new Writer(REGION_ACCESS_SIZE).u64(a.offset).u32(a.region).u32(a.count).done();
+  const out = new Uint8Array(REGION_ACCESS_SIZE);
+  writeAccess(out, a);
+  return out;
 }
 
 export function decodeRegionAccess(p: Uint8Array, what: string): RegionAccess {
@@ -25,9 +27,22 @@ export function decodeRegionAccess(p: Uint8Array, what: string): RegionAccess {
   return { offset: r.u64('offset'), region: r.u32('region'), count: r.u32('count') };
 }
 
-/** REGION_WRITE request and REGION_READ reply. */
+/**
+ * REGION_WRITE request and REGION_READ reply. Built in place, without a
+ * Writer: this is the reply to every guest MMIO read.
+ */
 export function encodeRegionData(d: RegionData): Uint8Array {
-  return new Writer(REGION_ACCESS_SIZE + d.data.length).u64(d.offset).u32(d.region).u32(d.count).raw(d.data).done();
+  const out = new Uint8Array(REGION_ACCESS_SIZE + d.data.length);
+  writeAccess(out, d);
+  out.set(d.data, REGION_ACCESS_SIZE);
+  return out;
+}
+
+function writeAccess(out: Uint8Array, a: RegionAccess): void {
+  const v = new DataView(out.buffer, out.byteOffset, REGION_ACCESS_SIZE);
+  v.setBigUint64(0, a.offset, true);
+  v.setUint32(8, a.region, true);
+  v.setUint32(12, a.count, true);
 }
 
 export function decodeRegionData(p: Uint8Array, what: string): RegionData {
@@ -37,6 +52,54 @@ export function decodeRegionData(p: Uint8Array, what: string): RegionData {
   const count = r.u32('count');
   if (count !== r.remaining) throw einval(`${what}: count ${count} but ${r.remaining} data bytes follow`);
   return { offset, region, count, data: r.rest() };
+}
+
+/**
+ * REGION_READ requests read in place: a guest MMIO read is a round trip, and
+ * nothing of the request needs to outlive the handler. wrap() points the view
+ * at a payload (false when it is too short: decodeRegionAccess then says
+ * precisely what is wrong); the fields are read when asked. One view is
+ * reused from message to message.
+ */
+export class RegionAccessView {
+  protected view: DataView = new DataView(new ArrayBuffer(0));
+  protected bytes: Uint8Array = new Uint8Array(0);
+  protected at = 0;
+
+  wrap(p: Uint8Array): boolean {
+    if (p.length < REGION_ACCESS_SIZE) return false;
+    if (this.view.buffer !== p.buffer) this.view = new DataView(p.buffer);
+    this.bytes = p;
+    this.at = p.byteOffset;
+    return true;
+  }
+
+  get offset(): bigint {
+    return this.view.getBigUint64(this.at, true);
+  }
+
+  get region(): number {
+    return this.view.getUint32(this.at + 8, true);
+  }
+
+  get count(): number {
+    return this.view.getUint32(this.at + 12, true);
+  }
+}
+
+/**
+ * REGION_WRITE requests read in place, the posted-write path (a guest can
+ * send a million a second): the data is a view of the payload. wrap() is
+ * false for a malformed request (decodeRegionData then says what is wrong).
+ */
+export class RegionWriteView extends RegionAccessView {
+  override wrap(p: Uint8Array): boolean {
+    return super.wrap(p) && this.count === p.length - REGION_ACCESS_SIZE;
+  }
+
+  get data(): Uint8Array {
+    return this.bytes.subarray(REGION_ACCESS_SIZE);
+  }
 }
 
 export interface WriteMultiEntry {
@@ -57,16 +120,50 @@ export function encodeWriteMulti(entries: WriteMultiEntry[]): Uint8Array {
   return w.done();
 }
 
-/** Checks a REGION_WRITE_MULTI payload's framing and returns wr_cnt (entries read in place). */
-export function decodeWriteMultiHeader(p: Uint8Array, maxEntries: number): number {
-  const r = new Reader(p, 'REGION_WRITE_MULTI');
-  const n = r.u64('wr_cnt');
-  if (n > BigInt(maxEntries)) throw einval(`REGION_WRITE_MULTI: wr_cnt ${n} exceeds ${maxEntries}`);
-  const count = Number(n);
-  if (r.remaining !== count * WRITE_MULTI_ENTRY_SIZE) {
-    throw einval(`REGION_WRITE_MULTI: wr_cnt ${count} needs ${count * WRITE_MULTI_ENTRY_SIZE} bytes of entries, got ${r.remaining}`);
+/**
+ * REGION_WRITE_MULTI requests read in place, the storm path (millions of
+ * entries a second): wrap() checks the framing and says how many entries
+ * there are; each entry's fields are read when asked, its data is a view of
+ * the payload. One view is reused from message to message.
+ */
+export class WriteMultiView {
+  private view: DataView = new DataView(new ArrayBuffer(0));
+  private bytes: Uint8Array = new Uint8Array(0);
+  private at = 0;
+
+  /** Points at a payload and returns wr_cnt; EINVAL when wr_cnt exceeds maxEntries or disagrees with the entries present. */
+  wrap(p: Uint8Array, maxEntries: number): number {
+    const r = new Reader(p, 'REGION_WRITE_MULTI');
+    const n = r.u64('wr_cnt');
+    if (n > BigInt(maxEntries)) throw einval(`REGION_WRITE_MULTI: wr_cnt ${n} exceeds ${maxEntries}`);
+    const count = Number(n);
+    if (r.remaining !== count * WRITE_MULTI_ENTRY_SIZE) {
+      throw einval(`REGION_WRITE_MULTI: wr_cnt ${count} needs ${count * WRITE_MULTI_ENTRY_SIZE} bytes of entries, got ${r.remaining}`);
+    }
+    if (this.view.buffer !== p.buffer) this.view = new DataView(p.buffer);
+    this.bytes = p;
+    this.at = p.byteOffset + 8;
+    return count;
   }
-  return count;
+
+  offset(i: number): bigint {
+    return this.view.getBigUint64(this.at + i * WRITE_MULTI_ENTRY_SIZE, true);
+  }
+
+  region(i: number): number {
+    return this.view.getUint32(this.at + i * WRITE_MULTI_ENTRY_SIZE + 8, true);
+  }
+
+  /** The entry's count as sent (1..8 is valid; the caller checks). */
+  count(i: number): number {
+    return this.view.getUint32(this.at + i * WRITE_MULTI_ENTRY_SIZE + 12, true);
+  }
+
+  /** The first min(count, 8) bytes of entry i's 8-byte data field. */
+  data(i: number): Uint8Array {
+    const start = 8 + i * WRITE_MULTI_ENTRY_SIZE + 16;
+    return this.bytes.subarray(start, start + Math.min(this.count(i), WRITE_MULTI_DATA));
+  }
 }
 
 /**
@@ -74,17 +171,9 @@ export function decodeWriteMultiHeader(p: Uint8Array, maxEntries: number): numbe
  * there on); here only the framing: wr_cnt entries must be present.
  */
 export function decodeWriteMulti(p: Uint8Array, maxEntries: number): WriteMultiEntry[] {
-  const count = decodeWriteMultiHeader(p, maxEntries);
-  const r = new Reader(p.subarray(8), 'REGION_WRITE_MULTI');
-  const entries: WriteMultiEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    const offset = r.u64('offset');
-    const region = r.u32('region');
-    const cnt = r.u32('count');
-    const data = r.bytesOf(WRITE_MULTI_DATA, 'data');
-    entries.push({ offset, region, count: cnt, data: data.subarray(0, Math.min(cnt, WRITE_MULTI_DATA)) });
-  }
-  return entries;
+  const v = new WriteMultiView();
+  const n = v.wrap(p, maxEntries);
+  return Array.from({ length: n }, (_, i) => ({ offset: v.offset(i), region: v.region(i), count: v.count(i), data: v.data(i) }));
 }
 
 export function encodeWriteMultiReply(completed: number): Uint8Array {

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { Testbed, type TestbedOptions } from '../lab/testbed.ts';
 import { fireInRounds, type RoundsOptions, type RoundsResult } from '../lab/rounds.ts';
+import { eventually } from '../lab/eventually.ts';
 import type { ImsQueueDevice } from '../devices/ims-queue.ts';
 import type { GuestDriver } from '../guest/driver.ts';
 import type { Vm } from '../vm/index.ts';
@@ -48,13 +49,7 @@ export function scenarioContext(bed: Testbed, log: (line: string) => void): Scen
     bed, device: bed.device, vm: bed.vm, driver: bed.driver!, faults: bed.device.faults, log,
     rounds: fireInRounds,
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-    async eventually(what, cond, ms = 8000) {
-      const end = Date.now() + ms;
-      while (!(await cond())) {
-        if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
+    eventually: (what, cond, ms = 8000) => eventually(what, cond, { timeoutMs: ms, intervalMs: 20 }),
   };
 }
 

@@ -1,11 +1,13 @@
 // The command table: which handler answers which vfio-user command. Handlers
-// live with their concern; this file only routes.
+// live with their concern; this file only routes, through the interceptors
+// of the device and of whoever built the server.
 import { Command, Errno, VfioError, commandName } from '../protocol/index.ts';
-import type { Message } from '../transport/message.ts';
+import type { Message } from '../transport/connection.ts';
 import type { HandlerResult } from '../transport/connection.ts';
-import type { HandlerContext } from './context.ts';
+import { intercept, type Interceptor } from '../transport/interceptor.ts';
+import type { HandlerContext } from '../device/model.ts';
 import { handleVersion } from './negotiate.ts';
-import { handleDmaMap, handleDmaUnmap } from '../dma/handlers.ts';
+import { handleDmaMap, handleDmaUnmap } from './dma-map.ts';
 import {
   handleDeviceGetInfo, handleGetRegionInfo, handleGetRegionIoFds, handleRegionRead, handleRegionWrite,
   handleRegionWriteMulti, handleDeviceReset, handleDeviceFeature, handleMigData,
@@ -46,4 +48,20 @@ export function dispatch(ctx: HandlerContext, msg: Message): HandlerResult {
     throw new VfioError(Errno.EINVAL, `${commandName(cmd)} before VERSION: negotiate first`);
   }
   return handler(ctx, msg);
+}
+
+const NONE: readonly Interceptor<HandlerContext>[] = [];
+
+/**
+ * A session's command handler (what its connection calls for each command):
+ * the device's interceptors outermost (its fault rules), then the server's
+ * own, then the table.
+ */
+export function commandHandler(ctx: HandlerContext, serverInterceptors: readonly Interceptor<HandlerContext>[]): (msg: Message) => HandlerResult {
+  return (msg) => {
+    ctx.stats.commands++;
+    const own = ctx.device.interceptors ?? NONE;
+    const chain = own.length === 0 ? serverInterceptors : serverInterceptors.length === 0 ? own : [...own, ...serverInterceptors];
+    return chain.length === 0 ? dispatch(ctx, msg) : intercept(chain, ctx, msg, dispatch);
+  };
 }

@@ -3,8 +3,8 @@ import {
   Errno, VfioError, decodeVersion, encodeVersion, parseCapabilities, capabilitiesJson,
   DEFAULT_PGSIZES, type Capabilities,
 } from '../protocol/index.ts';
-import type { Message } from '../transport/message.ts';
-import type { HandlerContext } from './context.ts';
+import type { Message } from '../transport/connection.ts';
+import type { HandlerContext } from '../device/model.ts';
 
 export const PROTOCOL_MAJOR = 0;
 export const PROTOCOL_MINOR = 0;
@@ -31,5 +31,7 @@ export function handleVersion(ctx: HandlerContext, msg: Message): Uint8Array {
   };
   ctx.peer = peer;
   ctx.granted = granted;
+  // Negotiated: from now on the device may reach the client's memory.
+  ctx.device.attach({ dma: ctx.dma, log: ctx.log });
   return encodeVersion({ major: PROTOCOL_MAJOR, minor: Math.min(v.minor, PROTOCOL_MINOR), json: capabilitiesJson(granted) });
 }

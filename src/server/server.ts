@@ -5,11 +5,10 @@ import { EventEmitter } from 'node:events';
 import { UnixListener, peerCred, closeFd, type PeerCred } from '../../ffi/index.ts';
 import { Errno, VfioError } from '../protocol/index.ts';
 import { Connection } from '../transport/connection.ts';
-import type { DeviceModel } from '../device/model.ts';
+import { defaultLimits, type DeviceModel, type ServerLimits } from '../device/model.ts';
 import type { Tap } from '../transport/connection.ts';
 import type { DmaObserver } from '../dma/dma-space.ts';
 import { Session, type Interceptor } from './session.ts';
-import { defaultLimits, type ServerLimits } from './context.ts';
 
 export interface ServerOptions {
   /** Socket path; created with mode 0600, a stale socket file is replaced. */
@@ -23,6 +22,12 @@ export interface ServerOptions {
   allowAnyUid?: boolean;
   log?: (line: string) => void;
   dmaTimeoutMs?: number;
+  /**
+   * Interceptors on every command (tracing, accounting, your own faults),
+   * outermost first; they run inside the device's own (its fault rules).
+   */
+  interceptors?: Interceptor[];
+  /** One interceptor (the same as interceptors: [it]; both may be given, this one outermost). */
   interceptor?: Interceptor;
   tap?: Tap;
   /** Sees DMA to shared memory, which sends no message (traces). */
@@ -40,10 +45,12 @@ export class VfioUserServer extends EventEmitter<ServerEvents> {
   private active: Session | null = null;
   private readonly limits: ServerLimits;
   private readonly log: (line: string) => void;
+  private readonly interceptors: readonly Interceptor[];
 
   constructor(readonly device: DeviceModel, private readonly opts: ServerOptions) {
     super();
     this.limits = { ...defaultLimits, ...opts.limits };
+    this.interceptors = [...(opts.interceptor ? [opts.interceptor] : []), ...(opts.interceptors ?? [])];
     this.log = opts.log ?? ((line) => process.stderr.write(`irqlab: ${line}\n`));
   }
 
@@ -74,6 +81,12 @@ export class VfioUserServer extends EventEmitter<ServerEvents> {
       this.refuse(fd, peer, Errno.EPERM, `uid ${peer.uid} is not allowed (server runs as uid ${myUid}; see --allow-uid)`);
       return;
     }
+    // The client before may have gone already with its end not yet read (a
+    // connect-and-close health check, a quick reconnect: both arrive in one
+    // turn of the event loop, the accept first). Read what it sent, its EOF
+    // included, before calling the device busy: if that ends its session, the
+    // device is reset (onSessionEnd) and this client is the next one.
+    this.active?.conn.catchUp();
     if (this.active) {
       this.refuse(fd, peer, Errno.EBUSY, `device is busy serving another client (pid ${this.active.peer?.pid})`);
       return;
@@ -83,7 +96,7 @@ export class VfioUserServer extends EventEmitter<ServerEvents> {
       limits: this.limits,
       log: this.log,
       dmaTimeoutMs: this.opts.dmaTimeoutMs,
-      interceptor: this.opts.interceptor,
+      interceptors: this.interceptors,
       tap: this.opts.tap,
       dmaObserver: this.opts.dmaObserver,
       onEnd: (s, reason) => this.onSessionEnd(s, reason),

@@ -1,18 +1,16 @@
 // One client's session with the device: its connection, its memory map, what
 // was negotiated. When it ends, the client's eventfds and mappings go and the
 // device returns to its reset state.
-import { Connection, type HandlerResult, type Tap } from '../transport/connection.ts';
+import { Connection, type Tap } from '../transport/connection.ts';
 import type { PeerCred } from '../../ffi/index.ts';
-import type { Message } from '../transport/message.ts';
+import type { Interceptor as CommandInterceptor } from '../transport/interceptor.ts';
 import { DmaSpace, type DmaObserver } from '../dma/dma-space.ts';
-import type { DeviceModel } from '../device/model.ts';
+import type { DeviceModel, HandlerContext, ServerLimits, SessionStats } from '../device/model.ts';
 import { DEFAULT_MAX_DATA_XFER } from '../protocol/index.ts';
-import { dispatch } from './dispatch.ts';
-import { faultInterceptor } from '../faults/interceptor.ts';
-import type { HandlerContext, ServerLimits, SessionStats } from './context.ts';
+import { commandHandler } from './dispatch.ts';
 
-/** Sits between the transport and the dispatcher (fault injection, tracing). */
-export type Interceptor = (ctx: HandlerContext, msg: Message, next: () => HandlerResult) => HandlerResult;
+/** Sits between the transport and the dispatcher (fault injection, tracing...). */
+export type Interceptor = CommandInterceptor<HandlerContext>;
 
 export interface SessionOptions {
   /** Who connected (SO_PEERCRED). */
@@ -21,7 +19,8 @@ export interface SessionOptions {
   log: (line: string) => void;
   /** Timeout for our DMA_READ/DMA_WRITE requests to the client, ms. */
   dmaTimeoutMs?: number;
-  interceptor?: Interceptor;
+  /** The server's interceptors, outermost first (inside the device's own). */
+  interceptors?: readonly Interceptor[];
   tap?: Tap;
   /** Sees DMA to shared memory (which sends no message). */
   dmaObserver?: DmaObserver;
@@ -39,32 +38,15 @@ export class Session {
     this.peer = opts.peer;
     const stats: SessionStats = { commands: 0, errors: 0, postedWrites: 0, regionReads: 0, regionWrites: 0 };
     const maxMessageSize = Math.max(64 * 1024, opts.limits.maxDataXferSize + 4096);
-    this.conn = new Connection(fd, {
-      onCommand: (msg) => this.onCommand(msg),
-      onClose: (reason) => this.end(reason),
-    }, { maxMessageSize, maxFds: opts.limits.maxMsgFds, requestTimeoutMs: opts.dmaTimeoutMs ?? 5000, log: opts.log, tap: opts.tap });
     const dma = new DmaSpace(
       (command, payload, noReply) => this.conn.request(command, payload, { noReply }),
       { maxMaps: opts.limits.maxDmaMaps, maxXfer: () => this.ctx.peer?.maxDataXferSize ?? DEFAULT_MAX_DATA_XFER, observe: opts.dmaObserver, log: opts.log },
     );
     this.ctx = { device, dma, limits: opts.limits, peer: undefined, granted: undefined, stats, log: opts.log, close: () => this.close() };
-    const faults = device.faults ? faultInterceptor(device.faults) : undefined;
-    const user = opts.interceptor;
-    this.interceptor = faults && user ? (ctx, msg, next) => faults(ctx, msg, () => user(ctx, msg, next)) : faults ?? user;
-  }
-
-  private readonly interceptor: Interceptor | undefined;
-
-  private onCommand(msg: Message): HandlerResult {
-    const ctx = this.ctx;
-    const wasNegotiated = ctx.peer !== undefined;
-    ctx.stats.commands++;
-    // No named closure here: under tsx (esbuild keepNames) a named function
-    // costs a defineProperty call per message.
-    const interceptor = this.interceptor;
-    const result = interceptor ? interceptor(ctx, msg, () => dispatch(ctx, msg)) : dispatch(ctx, msg);
-    if (!wasNegotiated && ctx.peer) this.device.attach({ dma: ctx.dma, log: ctx.log });
-    return result;
+    this.conn = new Connection(fd, {
+      onCommand: commandHandler(this.ctx, opts.interceptors ?? []),
+      onClose: (reason) => this.end(reason),
+    }, { maxMessageSize, maxFds: opts.limits.maxMsgFds, requestTimeoutMs: opts.dmaTimeoutMs ?? 5000, log: opts.log, tap: opts.tap });
   }
 
   get negotiated(): boolean {

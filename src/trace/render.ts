@@ -9,7 +9,7 @@ import {
   DMA_MAP_READ, DMA_MAP_WRITE,
 } from '../protocol/constants.ts';
 import { errnoName } from '../protocol/errno.ts';
-import { table } from '../cli/table.ts';
+import { table } from '../text/table.ts';
 import type { MsgRecord, Summary, TraceHeader, TraceRecord, U64 } from './format.ts';
 
 /** Seconds since the start, 6 decimals, aligned up to 9999 s: "    0.512340". */

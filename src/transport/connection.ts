@@ -1,17 +1,43 @@
-// One vfio-user connection, either side: reassembles messages and their
-// descriptors, hands commands to a handler strictly in arrival order, sends
-// replies (never to a NO_REPLY command), and carries our own requests to the
-// peer (DMA_READ/DMA_WRITE from a server; everything from a client) with id
-// matching and timeouts. A reply never waits on one of our own requests: the
-// handler may only start them.
+// One vfio-user connection, either side: cuts the stream into messages and
+// their descriptors (the framing of protocol/header.ts), hands commands to a
+// handler strictly in arrival order, sends replies (never to a NO_REPLY
+// command), and carries our own requests to the peer (DMA_READ/DMA_WRITE from
+// a server; everything from a client; their replies: requests.ts). A reply
+// never waits on one of our own requests: the handler may only start them.
 import { SocketStream, closeFds, SysError } from '../../ffi/index.ts';
 import {
   HEADER_SIZE, FLAG_NO_REPLY, MSG_TYPE_MASK, MsgType, commandName,
 } from '../protocol/constants.ts';
-import { Errno, VfioError, errnoName } from '../protocol/errno.ts';
-import { readHeader, frame, replyFrame, errorFrame, isError, type Header } from '../protocol/header.ts';
-import { Message } from './message.ts';
-import { Reassembler, FramingError } from './reassembly.ts';
+import { Errno, VfioError } from '../protocol/errno.ts';
+import { readHeader, frame, replyFrame, errorFrame, Reassembler, FramingError, type Header } from '../protocol/header.ts';
+import { PendingRequests, type Reply } from './requests.ts';
+
+/** A received command as the transport hands it to a handler. */
+export class Message {
+  constructor(
+    readonly header: Header,
+    /** Valid only while the handler runs synchronously; copy what you keep. */
+    readonly payload: Uint8Array,
+    private fds: number[],
+  ) {}
+
+  get fdCount(): number {
+    return this.fds.length;
+  }
+
+  /** Takes ownership of the descriptors that came with this message. */
+  takeFds(): number[] {
+    const fds = this.fds;
+    this.fds = [];
+    // An empty list may be the reassembler's shared one: never hand that out.
+    return fds.length ? fds : [];
+  }
+
+  /** Closes descriptors nobody took (the transport calls this after the handler). */
+  release(): void {
+    if (this.fds.length) closeFds(this.takeFds());
+  }
+}
 
 export type ReplyPayload = Uint8Array | undefined;
 export type HandlerResult = ReplyPayload | Promise<ReplyPayload>;
@@ -27,11 +53,7 @@ export interface ConnectionHandler {
   onClose?(reason: Error | undefined): void;
 }
 
-export interface Reply {
-  header: Header;
-  payload: Uint8Array;
-  fds: number[];
-}
+export type { Reply } from './requests.ts';
 
 /** What the connection saw, for traces and statistics. */
 export interface Tap {
@@ -49,13 +71,6 @@ export interface ConnectionOptions {
   tap?: Tap;
 }
 
-interface Pending {
-  command: number;
-  resolve(r: Reply): void;
-  reject(e: Error): void;
-  timer: NodeJS.Timeout;
-}
-
 interface Queued {
   header: Header;
   payload: Uint8Array;
@@ -69,11 +84,10 @@ const MAX_QUEUED_BYTES = 8 << 20;
 export class Connection {
   private readonly stream: SocketStream;
   private readonly rx: Reassembler;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingRequests();
   private queue: Queued[] = [];
   private queuedBytes = 0;
   private busy = false;
-  private nextId = 1;
   private closed = false;
   private batch: Uint8Array[] | null = null;
   private readonly log: (line: string) => void;
@@ -104,9 +118,20 @@ export class Connection {
 
   // ---- receiving -------------------------------------------------------
 
-  private onReadable(hangup = false): void {
+  /**
+   * Reads now what the peer has sent so far, as its next readiness event
+   * would. Returns whether the connection is still open: false when the peer
+   * had closed its end (the close has now been handled).
+   */
+  catchUp(): boolean {
+    this.onReadable(false, true);
+    return !this.closed;
+  }
+
+  /** `toEmpty`: read until nothing is waiting (catchUp), not just while reads fill the buffer. */
+  private onReadable(hangup = false, toEmpty = false): void {
     if (this.closed) return;
-    this.batch = [];
+    this.batch ??= [];
     try {
       // The poll is level-triggered: read again only when the last read filled
       // the buffer (more is surely waiting); bounded so one busy peer cannot
@@ -130,7 +155,7 @@ export class Connection {
           this.stream.pauseReading();
           break;
         }
-        if (!full && !hangup) break;
+        if (!full && !hangup && !toEmpty) break;
       }
     } catch (err) {
       this.close(err instanceof Error ? err : new Error(String(err)));
@@ -198,7 +223,7 @@ export class Connection {
 
   private resumeQueue(): void {
     if (this.closed) return;
-    this.batch = [];
+    this.batch ??= [];
     try {
       while (!this.busy && this.queue.length && !this.closed) {
         const q = this.queue.shift()!;
@@ -233,19 +258,8 @@ export class Connection {
   }
 
   private onReply(header: Header, payload: Uint8Array, fds: number[]): void {
-    const p = this.pending.get(header.id);
-    if (!p || p.command !== header.command) {
-      closeFds(fds);
+    if (!this.pending.settle(header, payload, fds)) {
       this.log(`ignoring reply #${header.id} (${commandName(header.command)}) that matches no request of ours`);
-      return;
-    }
-    this.pending.delete(header.id);
-    clearTimeout(p.timer);
-    if (isError(header)) {
-      closeFds(fds);
-      p.reject(new VfioError(header.error || Errno.EIO, `peer failed ${commandName(header.command)} #${header.id} (${errnoName(header.error)})`));
-    } else {
-      p.resolve({ header, payload: payload.slice(), fds });
     }
   }
 
@@ -291,37 +305,22 @@ export class Connection {
    */
   request(command: number, payload: Uint8Array, opts: { fds?: readonly number[]; noReply?: boolean; timeoutMs?: number } = {}): Promise<Reply> {
     if (this.closed) return Promise.reject(new VfioError(Errno.ENOTCONN, `cannot send ${commandName(command)}: connection is closed`));
-    const id = this.allocId();
+    const id = this.pending.allocId();
     const flags = MsgType.COMMAND | (opts.noReply ? FLAG_NO_REPLY : 0);
     const bytes = frame(id, command, flags, payload);
     if (opts.noReply) {
       this.sendRaw(bytes, opts.fds);
       return Promise.resolve({ header: readHeader(bytes), payload: new Uint8Array(0), fds: [] });
     }
-    return new Promise<Reply>((resolve, reject) => {
-      const timeoutMs = opts.timeoutMs ?? this.opts.requestTimeoutMs ?? 5000;
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new VfioError(Errno.ETIMEDOUT, `no reply to ${commandName(command)} #${id} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { command, resolve, reject, timer });
-      this.sendRaw(bytes, opts.fds);
-    });
+    const reply = this.pending.wait(id, command, opts.timeoutMs ?? this.opts.requestTimeoutMs ?? 5000);
+    this.sendRaw(bytes, opts.fds);
+    return reply;
   }
 
   /** Writes bytes as they are (tests of malformed framing). */
   sendBytes(bytes: Uint8Array, fds: readonly number[] = []): void {
     if (this.closed) throw new VfioError(Errno.ENOTCONN, 'connection is closed');
     this.stream.send(bytes, fds);
-  }
-
-  private allocId(): number {
-    for (let i = 0; i < 0x10000; i++) {
-      const id = this.nextId;
-      this.nextId = (this.nextId + 1) & 0xffff;
-      if (!this.pending.has(id)) return id;
-    }
-    throw new VfioError(Errno.EAGAIN, '65536 requests in flight');
   }
 
   get inFlight(): number {
@@ -336,15 +335,11 @@ export class Connection {
     this.flushBatch();
     this.closed = true;
     this.stream.close();
-    this.rx.dispose();
+    closeFds(this.rx.dispose());
     for (const q of this.queue) closeFds(q.fds);
     this.queue = [];
     this.queuedBytes = 0;
-    for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new VfioError(Errno.ENOTCONN, `connection closed before the reply to ${commandName(p.command)} #${id}`));
-    }
-    this.pending.clear();
+    this.pending.failAll();
     try {
       this.handler.onClose?.(reason);
     } catch (err) {

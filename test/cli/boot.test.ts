@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { loadLab } from '../../src/vm/lab.ts';
 import { guestModulePath } from '../../src/lab/testbed.ts';
 import { irqlabBin } from '../helpers/spawn-serve.ts';
+import { poll } from '../helpers/eventually.ts';
 
 test('boot with a bzImage given by path and the user\'s own module: the console runs commands', async (t) => {
   const lab = loadLab();
@@ -16,10 +17,8 @@ test('boot with a bzImage given by path and the user\'s own module: the console 
   const exit = new Promise<number | null>((resolve) => p.on('exit', resolve));
   t.teardown(() => { p.kill('SIGKILL'); });
   const until = async (re: RegExp, what: string, text = () => out) => {
-    const end = Date.now() + 60000;
-    while (!re.test(text())) {
-      if (Date.now() > end) throw new Error(`no ${what}; stdout:\n${out}\nstderr:\n${err}`);
-      await new Promise((r) => setTimeout(r, 50));
+    if (!(await poll(() => re.test(text()), (seen) => seen, { timeoutMs: 60000, intervalMs: 50 })).ok) {
+      throw new Error(`no ${what}; stdout:\n${out}\nstderr:\n${err}`);
     }
   };
   await until(/console attached/, 'the console', () => err);

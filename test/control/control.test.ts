@@ -4,11 +4,14 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { statSync } from 'node:fs';
+import { statSync, writeFileSync, readFileSync } from 'node:fs';
+import { Packr, unpack } from 'msgpackr';
+import { listenUnix, closeFd } from '../../ffi/index.ts';
 import { ControlServer } from '../../src/control/server.ts';
 import { ControlClient, ControlError } from '../../src/control/client.ts';
 import { parseRuleWords } from '../../src/control/rule-syntax.ts';
-import { startServer, until } from '../helpers/server.ts';
+import { startServer } from '../helpers/server.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { irqlabBin, spawnServe } from '../helpers/spawn-serve.ts';
 import { Region, IrqIndex } from '../../src/protocol/index.ts';
 
@@ -37,7 +40,7 @@ test('fault rules over the control socket act on the device; stats report them',
   t.is((await ctl.listFaults())[0].id, id);
   t.is(await ctl.fire('msix', 0), 'dropped');
   t.is(await ctl.fire('msix', 0), 'delivered');
-  await until(() => evs[0].total === 1);
+  await eventually('1 signal(s) on eventfd 0', () => evs[0].total === 1);
   const stats = (await ctl.stats()) as { irqs: Record<string, number>; faults: Record<string, number> };
   t.is(stats.irqs['msix:0:dropped'], 1);
   t.is(stats.faults[id], 1);
@@ -109,4 +112,36 @@ test('irqlab serve --control and irqlab ctl, as a person uses them', async (t) =
   t.is(bad.code, 1);
   t.regex(bad.err, /irq action: drop/);
   t.is((await ctl('info')).code, 0, 'the device still answers');
+});
+
+test('the control socket listens like the vfio-user socket: a live listener is refused, a stale socket replaced, another file left alone', async (t) => {
+  const { h, path, ctl } = await rig(t);
+  const err = await t.throwsAsync(ControlServer.listen(path, { device: h.device, server: h.server }));
+  t.regex(err!.message, /another server is listening on/);
+  t.is(((await ctl.info()) as { vendor: number }).vendor, 0xf1ab, 'the first control server still answers');
+  // A socket file nobody listens on (a server that died) is replaced.
+  const stale = join(h.dir, 'stale.sock');
+  closeFd(listenUnix(stale));
+  const cs = await ControlServer.listen(stale, { device: h.device, server: h.server });
+  t.teardown(() => cs.close());
+  const c2 = await ControlClient.connect(stale);
+  t.is(((await c2.info()) as { vendor: number }).vendor, 0xf1ab);
+  c2.close();
+  const file = join(h.dir, 'not-a-socket');
+  writeFileSync(file, 'keep me');
+  await t.throwsAsync(ControlServer.listen(file, { device: h.device, server: h.server }), { message: /is not a socket; refusing to replace it/ });
+  t.is(readFileSync(file, 'utf8'), 'keep me');
+});
+
+test('the wire is plain msgpack: a request cut in two pieces from another packer is answered, and any msgpack reader reads the answer', async (t) => {
+  const { path } = await rig(t);
+  const raw = connect(path);
+  t.teardown(() => raw.destroy());
+  await new Promise((r) => raw.once('connect', r));
+  const req = new Packr({ useRecords: false }).pack({ id: 41, op: 'fault.list' });
+  raw.write(req.subarray(0, 5));
+  await new Promise((r) => setTimeout(r, 20)); // the first piece is read on its own
+  raw.write(req.subarray(5));
+  const answer = unpack(await new Promise<Buffer>((r) => raw.once('data', r)));
+  t.deepEqual(answer, { id: 41, ok: true, result: [] });
 });

@@ -6,7 +6,8 @@ import { Region, IrqIndex, VfioError, Errno, Command } from '../../src/protocol/
 import { Reg, IMS_TABLE_OFFSET } from '../../src/devices/ims-queue.ts';
 import * as R from '../../src/pci/regs.ts';
 import { parseRule, RuleError } from '../../src/faults/rules.ts';
-import { startServer, sleep, until, type Harness } from '../helpers/server.ts';
+import { startServer, sleep, type Harness } from '../helpers/server.ts';
+import { eventually } from '../helpers/eventually.ts';
 import type { VfioUserClient } from '../../src/client/index.ts';
 import type { EventFd } from '../../ffi/index.ts';
 
@@ -42,7 +43,7 @@ test('drop: the interrupt never leaves; count limits the rule; the fault is coun
   h.device.fireIms(1);
   h.device.fireIms(1);
   h.device.fireIms(2);
-  await until(() => c.memory.msis.length === 2);
+  await eventually('2 interrupt message(s)', () => c.memory.msis.length === 2);
   await sleep(20);
   t.deepEqual(msiData(c), [0x31, 0x32]);
   t.is(h.device.counters.get('ims', 1, 'dropped'), 1);
@@ -57,7 +58,7 @@ test('delay: late, and in order with what follows on the same source', async (t)
   h.device.fireIms(0); // delayed
   h.device.fireIms(3); // another source: not held
   h.device.fireIms(0); // same source: waits behind the delayed one
-  await until(() => c.memory.msis.length === 3, 2000);
+  await eventually('3 interrupt message(s)', () => c.memory.msis.length === 3);
   t.deepEqual(msiData(c), [0x33, 0x30, 0x30]);
   t.true(c.memory.msis[1].at - t0 >= 140, 'the delayed one arrived late');
 });
@@ -66,15 +67,15 @@ test('duplicate, spurious and ignore-mask', async (t) => {
   const { h, c, evs } = await rig(t);
   h.device.faults.add({ on: 'irq', kind: 'msix', index: 2, action: { duplicate: 2 }, count: 1 });
   h.device.fireMsix(2);
-  await until(() => evs[2].total === 3);
+  await eventually('3 signal(s) on eventfd 2', () => evs[2].total === 3);
   t.is(h.device.queue(0).completed, 0);
   h.device.spurious('ims', 3);
-  await until(() => c.memory.msis.length === 1);
+  await eventually('1 interrupt message(s)', () => c.memory.msis.length === 1);
   t.is(c.memory.msis[0].data, 0x33, 'spurious: sent with no work completed');
   await c.write32(0, IMS_TABLE_OFFSET + 16 + 12, 1); // mask slot 1
   h.device.faults.add({ on: 'irq', kind: 'ims', index: 1, action: 'ignore-mask' });
   h.device.fireIms(1);
-  await until(() => c.memory.msis.length === 2);
+  await eventually('2 interrupt message(s)', () => c.memory.msis.length === 2);
   t.is(c.memory.msis[1].data, 0x31, 'delivered although masked');
 });
 
@@ -82,12 +83,12 @@ test('misroute: an IMS message with the wrong data; an MSI-X interrupt on the wr
   const { h, c, evs } = await rig(t);
   h.device.faults.add({ on: 'irq', kind: 'ims', index: 0, action: { misroute: { data: 0x99, address: 0xfee01000n } } });
   h.device.fireIms(0);
-  await until(() => c.memory.msis.length === 1);
+  await eventually('1 interrupt message(s)', () => c.memory.msis.length === 1);
   t.is(c.memory.msis[0].data, 0x99);
   t.is(c.memory.msis[0].address, 0xfee01000n);
   h.device.faults.add({ on: 'irq', kind: 'msix', index: 4, action: { misroute: { vector: 5 } } });
   h.device.fireMsix(4);
-  await until(() => evs[5].total === 1);
+  await eventually('1 signal(s) on eventfd 5', () => evs[5].total === 1);
   t.is(evs[4].total, 0);
 });
 
@@ -98,11 +99,11 @@ test('stuck pending: a vector that was pending fires again at every unmask', asy
   h.device.fireMsix(6);
   t.true(h.device.msix!.pending(6));
   await c.write32(2, 6 * 16 + 12, 0);
-  await until(() => evs[6].total === 1);
+  await eventually('1 signal(s) on eventfd 6', () => evs[6].total === 1);
   t.true(h.device.msix!.pending(6), 'still pending after delivery');
   await c.write32(2, 6 * 16 + 12, 1);
   await c.write32(2, 6 * 16 + 12, 0);
-  await until(() => evs[6].total === 2);
+  await eventually('2 signal(s) on eventfd 6', () => evs[6].total === 2);
 });
 
 test('registers: reads all-ones or a fixed value, writes ignored, within an offset range', async (t) => {
@@ -134,7 +135,7 @@ test('protocol: an error reply with the chosen errno, a late reply (in order), a
 
   h.device.faults.add({ on: 'command', command: 'DEVICE_GET_INFO', action: 'close' });
   await t.throwsAsync(c.deviceInfo());
-  await until(() => h.server.session === null);
+  await eventually('the session to end', () => h.server.session === null);
   const d = await h.connect();
   await t.throwsAsync(d.deviceInfo(), undefined, 'the rule is still in force for the next client');
   h.device.faults.clear();
@@ -146,7 +147,7 @@ test('surprise removal: all-ones reads, ignored writes, REQ signalled, nothing e
   const { h, c, evs } = await rig(t);
   const [req] = await c.bindEventfds(IrqIndex.REQ, 0, 1);
   h.device.surpriseRemove();
-  await until(() => req.total === 1);
+  await eventually('the REQ eventfd', () => req.total === 1);
   t.is(await c.read32(0, Reg.ID), 0xffffffff);
   t.is(await c.configRead32(0), 0x0001f1ab, 'config space stays readable by default (QEMU aborts otherwise)');
   await c.write32(0, Reg.SCRATCH, 1);
@@ -163,7 +164,7 @@ test('AER error: status bits in the AER and Express capabilities, header log, th
   const { h, c } = await rig(t);
   const [err] = await c.bindEventfds(IrqIndex.ERR, 0, 1);
   h.device.aerError({ bit: 20, header: [1, 2, 3, 4] });
-  await until(() => err.total === 1);
+  await eventually('the ERR eventfd', () => err.total === 1);
   const aer = h.device.caps.aer!;
   t.is(await c.configRead32(aer + R.PCI_ERR_UNCOR_STATUS), 1 << 20);
   t.is((await c.configRead32(aer + R.PCI_ERR_CAP)) & 0x1f, 20, 'first error pointer');

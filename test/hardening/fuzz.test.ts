@@ -28,9 +28,10 @@ import {
 } from '../../src/protocol/index.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { ImsQueueDevice } from '../../src/devices/ims-queue.ts';
-import { defaultLimits } from '../../src/server/context.ts';
+import { defaultLimits } from '../../src/device/model.ts';
 import { startServer } from '../helpers/server.ts';
 import { spawnServe } from '../helpers/spawn-serve.ts';
+import { poll } from '../helpers/eventually.ts';
 import { pipe, pwrite, shutdownWrite } from '../helpers/native.ts';
 import { procStats, fdTargets, settle, type ProcStats } from '../helpers/proc-stats.ts';
 import {
@@ -371,8 +372,7 @@ test.serial(`fuzz: the server in this process (seed ${RUN_SEED}, ${ITERATIONS} c
     return;
   }
   t.log(runner.summary(Date.now() - t0));
-  const end = Date.now() + 3000;
-  while ((openFdCount() !== baseFds || h.server.session) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  await poll(() => openFdCount() === baseFds && !h.server.session, (done) => done, { timeoutMs: 3000, intervalMs: 20 });
   t.is(h.server.session, null, 'no session left');
   t.is(openFdCount(), baseFds, 'open descriptors back to what they were before the first client');
   t.is(h.device.msix!.lines.assigned, 0, 'no eventfd kept from gone clients');

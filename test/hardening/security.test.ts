@@ -27,7 +27,8 @@ import { Reg, QUEUE_BASE, Q, Q_IRQ_IMS, Q_IRQ_ENABLE, IMS_TABLE_OFFSET, CTRL_IMS
 import type { IrqEvent } from '../../src/irq/events.ts';
 import { VfioUserClient } from '../../src/client/index.ts';
 import { Connection } from '../../src/transport/connection.ts';
-import { startServer, until, sleep, errnoOf } from '../helpers/server.ts';
+import { startServer, sleep, errnoOf } from '../helpers/server.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { spawnServe, irqlabBin, type Served } from '../helpers/spawn-serve.ts';
 import { saturatedBlockingEventFd, pipe, drain, truncate } from '../helpers/native.ts';
 import { procStats, settle } from '../helpers/proc-stats.ts';
@@ -200,7 +201,7 @@ test('a client of another uid is refused by SO_PEERCRED: an EPERM reply to its V
   t.deepEqual(peer.reply, { id: 7, command: Command.VERSION, flags: MsgType.REPLY | 0x20, error: Errno.EPERM, payloadBytes: 0 });
   t.true(peer.closedByServer, 'the server closes the connection after the error reply');
   t.is(peer.configId, undefined);
-  await until(() => /refused client pid \d+: uid 65534 is not allowed \(server runs as uid 0; see --allow-uid\)/.test(s.stderr()), 2000, 'the log line');
+  await eventually('the log line', () => /refused client pid \d+: uid 65534 is not allowed \(server runs as uid 0; see --allow-uid\)/.test(s.stderr()));
   t.is(await servesAgain(s), true, 'our own uid is still served');
 });
 
@@ -211,7 +212,7 @@ test('--allow-uid lets a client of that uid in', async (t) => {
   t.is(peer.reply?.flags, MsgType.REPLY);
   t.is(peer.reply?.error, 0);
   t.is(peer.configId, CONFIG_ID);
-  await until(() => /client connected \(pid \d+, uid 65534\)/.test(s.stderr()), 2000, 'the log line');
+  await eventually('the log line', () => /client connected \(pid \d+, uid 65534\)/.test(s.stderr()));
 });
 
 // ---- sizes, offsets and addresses ------------------------------------------------
@@ -320,7 +321,7 @@ test('a read-only window is mapped read-only and a device write to it fails; a w
   // IMS slot 2 (device memory) sends its message into the read-only window.
   for (const [o, v] of [[0, Number(W) + 0x100], [4, 0], [8, 0x5a5a5a5a], [12, 0]]) await c.write32(0, IMS_TABLE_OFFSET + 2 * 16 + o, v);
   await fireIms(c, 0, 2);
-  await until(() => events.some((e) => e.outcome === 'failed'), 2000, 'the failed write');
+  await eventually('the failed write', () => events.some((e) => e.outcome === 'failed'));
   t.regex(events.find((e) => e.outcome === 'failed')!.detail ?? '', /not writable/);
   t.deepEqual([...c.memory.read(W + 0x100n, 4)], [0, 0, 0, 0], 'the window is untouched');
 
@@ -393,7 +394,7 @@ test('a DMA_MAP window larger than 4 GiB with a memfd is mapped and reachable at
   await c.write16(Region.CONFIG, 4, 0x6);
   await imsInSystemMemory(c, 0x1_0000_0000n + far);
   await fireIms(c, 0, 0, true);
-  await until(() => c.memory.msis.length === 1, 3000, 'the interrupt message');
+  await eventually('the interrupt message', () => c.memory.msis.length === 1, 3000);
   t.is(c.memory.msis[0].data, 0x4d);
   closeFd(fd);
   c.close();
@@ -454,7 +455,7 @@ test('SET_IRQS with a pipe instead of an eventfd is refused with EINVAL', async 
   const c = await VfioUserClient.connect(s.socket);
   const e = await t.throwsAsync(c.setIrqs({ flags: IRQ_SET_DATA_EVENTFD | IRQ_SET_ACTION_TRIGGER, index: IrqIndex.ERR, start: 0, count: 1 }, [w]), { instanceOf: VfioError });
   t.is((e as VfioError).errno, Errno.EINVAL);
-  await until(() => /not an eventfd/.test(s.stderr()), 2000, 'the log line');
+  await eventually('the log line', () => /not an eventfd/.test(s.stderr()));
   t.is(await c.configRead32(0), CONFIG_ID, 'the connection stays usable');
 });
 

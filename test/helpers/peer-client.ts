@@ -6,6 +6,7 @@
 import { Command, MsgType, Region, encodeVersion, encodeRegionAccess, frame, type Header } from '../../src/protocol/index.ts';
 import { SysError } from '../../ffi/index.ts';
 import { RawClient } from './raw-client.ts';
+import { poll } from './eventually.ts';
 
 interface Outcome {
   uid: number;
@@ -24,8 +25,8 @@ try {
     tap: (dir, header, payload) => { if (dir === 'in' && (header.flags & 0xf) === MsgType.REPLY) replies.push({ header, payload: payload.slice() }); },
   });
   client.send(frame(7, Command.VERSION, MsgType.COMMAND, encodeVersion({ major: 0, minor: 0, json: { capabilities: { max_msg_fds: 16 } } })));
-  const until = Date.now() + 3000;
-  while (!replies.length && !client.closed && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+  const c = client;
+  await poll(() => replies.length > 0 || c.closed, (done) => done, { timeoutMs: 3000 });
   const r = replies[0];
   if (r) out.reply = { id: r.header.id, command: r.header.command, flags: r.header.flags, error: r.header.error, payloadBytes: r.payload.length };
   if (r && !(r.header.flags & 0x20)) {

@@ -2,6 +2,7 @@
 // and mappings of memfds (DMA windows a server mapped from a client). Leak
 // checks compare these at a baseline and at the end.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { poll } from './eventually.ts';
 
 export interface ProcStats {
   fds: number;
@@ -36,11 +37,5 @@ export function fdTargets(pid: number): string[] {
 
 /** Polls until `stats` satisfy `ok` or `ms` pass; returns the last reading either way. */
 export async function settle(pid: number, ok: (s: ProcStats) => boolean, ms = 3000, intervalMs = 20): Promise<ProcStats> {
-  const end = Date.now() + ms;
-  let s = procStats(pid);
-  while (!ok(s) && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, intervalMs));
-    s = procStats(pid);
-  }
-  return s;
+  return (await poll(() => procStats(pid), ok, { timeoutMs: ms, intervalMs })).value;
 }

@@ -8,7 +8,7 @@ import {
   Command, Errno, VfioError, encodeVersion, decodeDmaData, encodeDmaWriteReply, type Header,
 } from '../../src/protocol/index.ts';
 import { Connection, type Tap } from '../../src/transport/connection.ts';
-import type { Message } from '../../src/transport/message.ts';
+import type { Message } from '../../src/transport/connection.ts';
 import { MSI_WINDOW_BASE, MSI_WINDOW_SIZE } from '../../src/client/memory.ts';
 
 export interface RawClientOptions {

@@ -40,15 +40,6 @@ export function startServer<D extends PciFunction = ImsQueueDevice>(device?: D, 
   };
 }
 
-/** Waits until `cond` holds (polling), or fails after `ms`. */
-export async function until(cond: () => boolean, ms = 2000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The errno a request failed with (0 when it succeeded); other errors are thrown. */

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadLab } from '../../src/vm/lab.ts';
 import { Command, commandName, isCommand } from '../../src/protocol/index.ts';
-import { startServer, until } from '../helpers/server.ts';
+import { startServer } from '../helpers/server.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 test('QEMU realizes the device over vfio-user and quits cleanly', async (t) => {
   const lab = loadLab(); // fails with "run make setup" when the lab is missing
@@ -27,9 +28,9 @@ test('QEMU realizes the device over vfio-user and quits cleanly', async (t) => {
   const exited = new Promise<number | null>((resolve) => qemu.on('exit', (code) => resolve(code)));
   t.teardown(() => { qemu.kill('SIGKILL'); });
 
-  await until(() => seen.includes(Command.DEVICE_RESET), 20000, 'the start-up sequence to reach DEVICE_RESET');
+  await eventually('the start-up sequence to reach DEVICE_RESET', () => seen.includes(Command.DEVICE_RESET), 20000);
   qemu.stdin.write('info pci\n');
-  await until(() => /f1ab:0001/.test(out), 10000, 'info pci to list the device');
+  await eventually('info pci to list the device', () => /f1ab:0001/.test(out), 10000);
   qemu.stdin.write('quit\n');
   t.is(await exited, 0, `QEMU exit status (stderr: ${err})`);
 

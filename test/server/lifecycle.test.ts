@@ -2,9 +2,10 @@
 // moments, reset between clients, no leaked descriptors.
 import test from 'ava';
 import { Command, Errno, VfioError, Region, encodeRegionData, encodeRegionAccess, IrqIndex } from '../../src/protocol/index.ts';
-import { connectUnix, SocketStream, openFdCount, EventFd } from '../../ffi/index.ts';
+import { connectUnix, closeFd, SocketStream, openFdCount, EventFd } from '../../ffi/index.ts';
 import { Reg, IRQLAB_ID_MAGIC } from '../../src/devices/ims-queue.ts';
-import { startServer, until, sleep } from '../helpers/server.ts';
+import { startServer, sleep } from '../helpers/server.ts';
+import { eventually } from '../helpers/eventually.ts';
 import type { Header } from '../../src/protocol/index.ts';
 
 test.serial('a posted write (NO_REPLY) is applied and never answered', async (t) => {
@@ -45,7 +46,7 @@ test.serial('a client that vanishes mid-message is dropped; the device is reset 
   c.sendRaw(framed.subarray(0, 21));
   await sleep(10);
   c.close();
-  await until(() => h.server.session === null, 2000, 'the server to drop the session');
+  await eventually('the server to drop the session', () => h.server.session === null);
   const d = await h.connect();
   t.is(await d.read16(Region.CONFIG, 4), 0, 'command register back to reset');
   await d.write16(Region.CONFIG, 4, 0x2);
@@ -70,10 +71,9 @@ test.serial('disconnecting at every message boundary and inside messages leaves 
     c.sendRaw(m.subarray(0, Math.min(cut, m.length)), cut > 0 ? [ev.fd] : []);
     ev.close();
     c.close();
-    await until(() => h.server.session === null, 2000, 'disconnect');
+    await eventually('disconnect', () => h.server.session === null);
   }
-  await sleep(20);
-  t.is(openFdCount(), base, 'open descriptors back to the baseline');
+  await eventually('open descriptors back to the baseline', () => openFdCount() === base);
   t.is(h.device.msix!.lines.assigned, 0, 'no eventfd kept from gone clients');
   h.close();
 });
@@ -84,10 +84,28 @@ test.serial('a raw connection that never speaks can be closed and the next clien
   const s = new SocketStream(fd, { onReadable() {}, onError() {} });
   await sleep(20);
   s.close();
-  await until(() => h.server.session === null);
+  await eventually('the session to end', () => h.server.session === null);
   const c = await h.connect();
   t.is(await c.configRead32(0), 0x0001f1ab);
   h.close();
+});
+
+test.serial('a client that connects and closes without a word, followed at once by the next client: the next one is served, 100 times in a row', async (t) => {
+  // A health check, or QEMU reconnecting quickly: the first connection's end
+  // and the second one's arrival reach the server in the same turn of the
+  // event loop, the accept first.
+  const h = startServer();
+  t.teardown(() => h.close());
+  const refused: string[] = [];
+  h.server.on('refused', (_peer, why) => refused.push(why));
+  for (let i = 0; i < 100; i++) {
+    closeFd(connectUnix(h.socket));
+    const c = await h.connect();
+    t.is(await c.configRead32(0), 0x0001f1ab);
+    c.close();
+    await eventually('the session to end', () => h.server.session === null);
+  }
+  t.deepEqual(refused, [], 'no client was refused');
 });
 
 test.serial('REGION_WRITE_MULTI applies entries in order; a bad entry stops the batch and wr_cnt says how many were applied', async (t) => {

@@ -7,7 +7,8 @@ import { Region, IrqIndex } from '../../src/protocol/index.ts';
 import { ImsQueueDevice, Reg, IMS_TABLE_OFFSET } from '../../src/devices/ims-queue.ts';
 import * as R from '../../src/pci/regs.ts';
 import { TraceRecorder, readTrace, type TraceRecord, type ReadOptions } from '../../src/trace/index.ts';
-import { startServer, until } from '../helpers/server.ts';
+import { startServer } from '../helpers/server.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 export const IMS_SLOT = 3;
 export const IMS_ADDRESS = 0xfee00000n;
@@ -45,7 +46,7 @@ export async function recordSession(file: string): Promise<TraceRecorder> {
     await c.write16(Region.CONFIG, h.device.caps.msix! + R.PCI_MSIX_FLAGS, R.PCI_MSIX_FLAGS_ENABLE);
     for (let v = 0; v < 4; v++) await c.write32(2, v * 16 + 12, 0);
     h.device.fireMsix(MSIX_VECTOR);
-    await until(() => evs[MSIX_VECTOR].total === 1, 2000, 'the MSI-X eventfd');
+    await eventually('the MSI-X eventfd', () => evs[MSIX_VECTOR].total === 1);
     // The interrupt window is exported without a descriptor, so the device's
     // message write arrives as a DMA_WRITE (shared memory would take it silently).
     await c.dmaMap(IMS_ADDRESS, 0x1000, { shareFd: false });
@@ -54,10 +55,10 @@ export async function recordSession(file: string): Promise<TraceRecorder> {
     await c.write32(0, slot + 8, IMS_DATA);
     await c.write32(0, slot + 12, 0);
     h.device.fireIms(IMS_SLOT);
-    await until(() => c.memory.msis.length === 1, 2000, 'the IMS message write');
+    await eventually('the IMS message write', () => c.memory.msis.length === 1);
     await c.reset();
     c.close();
-    await until(() => h.server.session === null, 2000, 'the session to end');
+    await eventually('the session to end', () => h.server.session === null);
     await rec.close();
     return rec;
   } finally {

@@ -13,7 +13,8 @@ import {
   TraceRecorder, parseFilter, matches, FilterError, TraceFormatError, readTrace,
   type TraceRecord, type MsgRecord, type IrqRecord, type DmaRecord, type TraceHeader,
 } from '../../src/trace/index.ts';
-import { startServer, until } from '../helpers/server.ts';
+import { startServer } from '../helpers/server.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { tempDir, records, recordSession, IMS_SLOT, IMS_ADDRESS, IMS_DATA, MSIX_VECTOR } from './helpers.ts';
 
 const tmp = tempDir();
@@ -133,7 +134,7 @@ test('attach alone taps a server built without the tap; a tap already there keep
   await c.write32(Region.CONFIG, R.PCI_COMMAND, 0x2);
   h.device.fireMsix(0);
   c.close();
-  await until(() => h.server.session === null);
+  await eventually('the session to end', () => h.server.session === null);
   await rec.close();
   const recs = await records(file);
   t.is(recs.filter((r) => r.kind === 'msg').length, seen);
@@ -190,7 +191,7 @@ test('guest errors and faults are recorded; any fault engine can report through 
 test('a file that cannot be written: close() says so, and every record after the failure counts as dropped', async (t) => {
   const rec = await TraceRecorder.open('/dev/full', { flushMs: 1 });
   for (let i = 0; i < 1000; i++) rec.recordIrq({ kind: 'msix', index: 0, outcome: 'delivered' });
-  await until(() => rec.error !== undefined, 2000, 'the write to fail');
+  await eventually('the write to fail', () => rec.error !== undefined);
   rec.recordIrq({ kind: 'msix', index: 1, outcome: 'delivered' });
   await t.throwsAsync(rec.close(), { message: /\/dev\/full: writing failed \(ENOSPC/ });
   t.like(rec.stats, { records: 0, dropped: 1001 });

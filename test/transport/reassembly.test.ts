@@ -4,9 +4,10 @@
 import test from 'ava';
 import { socketPair, SocketStream, EventFd, isFdOpen, openFdCount, closeFds } from '../../ffi/index.ts';
 import { Connection } from '../../src/transport/connection.ts';
-import type { Message } from '../../src/transport/message.ts';
+import type { Message } from '../../src/transport/connection.ts';
 import { frame, Command, HEADER_SIZE } from '../../src/protocol/index.ts';
-import { until, sleep } from '../helpers/server.ts';
+import { sleep } from '../helpers/server.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 interface Seen {
   id: number;
@@ -48,7 +49,7 @@ test.serial('a sequence of messages split at every byte comes out whole and in o
     sender.send(all.subarray(0, k));
     await sleep(1); // let the receiver read the first piece on its own
     sender.send(all.subarray(k));
-    await until(() => seen.length === 3, 2000, `3 messages (split at ${k})`);
+    await eventually(`3 messages (split at ${k})`, () => seen.length === 3);
     expectSeq(t, seen, `split at byte ${k}`);
   }
   conn.close();
@@ -61,7 +62,7 @@ test.serial('a sequence dribbled one byte at a time comes out whole', async (t) 
     sender.send(all.subarray(i, i + 1));
     if (i % 7 === 0) await sleep(0);
   }
-  await until(() => seen.length === 3);
+  await eventually('3 message(s)', () => seen.length === 3);
   expectSeq(t, seen, 'byte by byte');
   conn.close();
   sender.close();
@@ -80,7 +81,7 @@ test.serial('descriptors belong to the message their chunk starts, wherever the 
   chunk.set(m2, m1.length - 5);
   sender.send(chunk, [ev.fd]);
   sender.send(m3);
-  await until(() => seen.length === 3);
+  await eventually('3 message(s)', () => seen.length === 3);
   t.is(seen[0].fds.length, 0, 'm1 has no fd');
   t.is(seen[1].fds.length, 1, 'm2 has the fd');
   t.is(seen[2].fds.length, 0, 'm3 has no fd');
@@ -91,7 +92,7 @@ test.serial('descriptors belong to the message their chunk starts, wherever the 
   sender.send(m3.subarray(0, 3), [ev.fd, ev.fd]);
   await sleep(1);
   sender.send(m3.subarray(3));
-  await until(() => seen.length === 1);
+  await eventually('1 message(s)', () => seen.length === 1);
   t.is(seen[0].fds.length, 2);
   closeFds(seen[0].fds);
   ev.close();
@@ -109,7 +110,7 @@ test.serial('descriptors of a message nobody takes are closed, and closing the c
   sender.send(seq[1], [ev.fd, ev.fd, ev.fd]);
   // A partial message with fds, never completed: closed with the connection.
   sender.send(seq[0].subarray(0, 10), [ev.fd]);
-  await until(() => got === 1);
+  await eventually('the message', () => got === 1);
   await sleep(5);
   conn.close();
   sender.close();
@@ -126,7 +127,7 @@ test.serial('a message size that cannot be trusted closes the connection', async
   const bad = frame(1, Command.REGION_READ, 0, new Uint8Array(16));
   new DataView(bad.buffer).setUint32(4, 8, true); // size 8 < header
   sender.send(bad);
-  await until(() => closed);
+  await eventually('the connection to close', () => closed);
   t.regex(reason!.message, /message size 8/);
   t.true(conn.isClosed);
   sender.close();

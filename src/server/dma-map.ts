@@ -1,10 +1,12 @@
-// DMA_MAP / DMA_UNMAP: the client tells the device which of its memory it may reach.
+// DMA_MAP / DMA_UNMAP: the client tells the device which of its memory it may
+// reach. The map belongs to the session (made empty when it starts, unmapped
+// when it ends), so its commands are handled here, with VERSION.
 import { closeFds } from '../../ffi/index.ts';
 import {
   Errno, VfioError, decodeDmaMap, decodeDmaUnmap, encodeDmaUnmap, DMA_UNMAP_ALL, DMA_UNMAP_SIZE,
 } from '../protocol/index.ts';
-import type { Message } from '../transport/message.ts';
-import type { HandlerContext } from '../server/context.ts';
+import type { Message } from '../transport/connection.ts';
+import type { HandlerContext } from '../device/model.ts';
 
 export function handleDmaMap(ctx: HandlerContext, msg: Message): undefined {
   const fds = msg.takeFds();
