@@ -6,7 +6,8 @@ IRQLAB_HOME ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/irqlab
 export IRQLAB_HOME
 KERNELS := 6.12 7.3
 MODULE_SRC := $(wildcard qemu/guest/*.c qemu/guest/*.h) qemu/guest/Kbuild qemu/guest/Makefile
-MODULES := $(foreach k,$(KERNELS),$(IRQLAB_HOME)/modules/$(k)/irqlab.ko)
+MODULES := $(foreach k,$(KERNELS),$(IRQLAB_HOME)/modules/$(k)/irqlab.ko $(IRQLAB_HOME)/modules/$(k)/counter_drv.ko)
+COUNTER_DRV_SRC := $(wildcard examples/counter-driver/*.c) examples/counter-driver/Kbuild
 N ?= 20000
 
 .PHONY: all setup node lab modules typecheck test test-fast demo bench fuzz doctor clean
@@ -31,6 +32,12 @@ $(IRQLAB_HOME)/modules/%/irqlab.ko: $(MODULE_SRC) $(IRQLAB_HOME)/kernels/%/relea
 	@echo "[setup] guest module: building irqlab.ko for $*"
 	@qemu/setup/build-module.sh $* qemu/guest $(dir $@) >/dev/null 2>$(IRQLAB_HOME)/logs/module-$*.log \
 		|| { tail -20 $(IRQLAB_HOME)/logs/module-$*.log; exit 1; }
+
+# The example counter device's guest driver (tests with several devices use it).
+$(IRQLAB_HOME)/modules/%/counter_drv.ko: $(COUNTER_DRV_SRC) $(IRQLAB_HOME)/kernels/%/release | lab
+	@echo "[setup] guest module: building counter_drv.ko for $*"
+	@qemu/setup/build-module.sh $* examples/counter-driver $(dir $@) >/dev/null 2>$(IRQLAB_HOME)/logs/counter_drv-$*.log \
+		|| { tail -20 $(IRQLAB_HOME)/logs/counter_drv-$*.log; exit 1; }
 
 $(IRQLAB_HOME)/kernels/%/release: | lab
 	@true
