@@ -3,7 +3,7 @@
 // the reference devices' MSI-X vectors and queues (their driver's debugfs)
 // and any other driver's interrupts by name (/proc/interrupts).
 import type { ExecutionContext } from 'ava';
-import { fireInRounds } from '../../src/lab/rounds.ts';
+import { fireInRounds, type RoundsOptions, type RoundsResult } from '../../src/lab/rounds.ts';
 import type { ImsQueueDevice } from '../../src/devices/ims-queue.ts';
 import { parseMsix, parseQueues, type GuestDriver, type GuestShell } from '../../src/guest/driver.ts';
 import { countsByName, parseInterrupts } from '../../src/guest/interrupts.ts';
@@ -68,18 +68,31 @@ export class Fleet {
     });
   }
 
+  /** Fires the sources at `positions` in rounds (see fireInRounds); what each counted, by position. */
+  fireRounds(positions: number[], rounds: number, more: Pick<RoundsOptions, 'afterFire' | 'until' | 'timeoutMs'> = {}): Promise<RoundsResult> {
+    return fireInRounds({ indexes: positions, rounds, fire: (k) => this.fire(k), counts: () => this.counts(), ...more });
+  }
+
+  /** Sources whose count is not `want(position)`, as "label: got (expected n)" lines. */
+  miscounted(received: number[], want: (k: number) => number): string[] {
+    return this.sources.flatMap((s, k) => (received[k] === want(k) ? [] : [`${s.label}: ${received[k]} (expected ${want(k)})`]));
+  }
+
   /**
-   * Fires the named parts' interrupts `rounds` times each, in rounds, and
-   * checks that each was counted exactly that often and that nothing else
-   * counted anything.
+   * Fires the sources at `positions` in rounds (at least `rounds`; more
+   * while `more.until` says not done) and checks that each was counted
+   * exactly once per round and that nothing else counted anything. Returns
+   * the rounds fired.
    */
-  async fireExactly(t: ExecutionContext, labels: string[], rounds: number): Promise<void> {
-    const fired = new Set(this.of(...labels));
-    const { received } = await fireInRounds({ indexes: [...fired], rounds, fire: (k) => this.fire(k), counts: () => this.counts() });
-    const wrong = this.sources.flatMap((s, k) => {
-      const want = fired.has(k) ? rounds : 0;
-      return received[k] === want ? [] : [`${s.label}: ${received[k]} (expected ${want})`];
-    });
-    t.deepEqual(wrong, [], `fired ${labels.join(', ')} ${rounds} times each`);
+  async fireExactlyAt(t: ExecutionContext, positions: number[], rounds: number, more: Pick<RoundsOptions, 'afterFire' | 'until' | 'timeoutMs'> = {}): Promise<number> {
+    const r = await this.fireRounds(positions, rounds, more);
+    t.deepEqual(this.miscounted(r.received, (k) => (positions.includes(k) ? r.rounds : 0)), [],
+      `fired ${positions.map((k) => this.sources[k].label).join(', ')} in ${r.rounds} rounds`);
+    return r.rounds;
+  }
+
+  /** fireExactlyAt for every source of the parts named. */
+  fireExactly(t: ExecutionContext, labels: string[], rounds: number, more: Pick<RoundsOptions, 'afterFire' | 'until' | 'timeoutMs'> = {}): Promise<number> {
+    return this.fireExactlyAt(t, this.of(...labels), rounds, more);
   }
 }

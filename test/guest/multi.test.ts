@@ -34,6 +34,8 @@ test.before(async () => {
   bed = await Testbed.start({
     devices: [a, b, counter], kernel: KERNEL, iommu: true, cmdline: 'iommu=pt', cpus: 2,
     modules: [guestModulePath(KERNEL, 'counter_drv.ko')],
+    // The machine is shared and loaded: a boot may take far longer than its usual 5-10 s.
+    bootTimeoutMs: 180_000,
   });
   await bed.vm.insmod('counter_drv.ko');
   drvA = bed.drivers[0]!;
