@@ -32,6 +32,8 @@ export interface TestbedOptions<D extends PciFunction> extends Omit<VmOptions, '
   modules?: string[];
   /** Options of every device's server. */
   server?: Partial<Omit<ServerOptions, 'socketPath'>>;
+  /** Options of one device's server, over `server` (a trace tap for one device...). */
+  serverFor?: (device: PciFunction, index: number) => Partial<Omit<ServerOptions, 'socketPath'>>;
   /** Put each device behind a hot-plug capable PCIe root port (surprise removal needs one). */
   rootPort?: boolean;
   /** Extra properties of every vfio-user-pci device (e.g. x-msg-timeout). */
@@ -95,7 +97,10 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
     if (devices.length === 0) throw new Error('Testbed: devices is empty');
     devices.forEach((d, i) => {
       const j = devices.indexOf(d);
-      if (j !== i) throw new Error(`Testbed: devices ${j} and ${i} are the same object; a device can be served once`);
+      if (j !== i) {
+        throw new Error(`Testbed: devices ${j} and ${i} are the same object; a device can be served once ` +
+          '(to serve a device module twice, export a function that creates the device)');
+      }
     });
     const ids = devices.map(identityOf);
     checkDistinguishable(ids);
@@ -110,7 +115,7 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
     try {
       devices.forEach((device, i) => {
         const log = devices.length > 1 ? (l: string) => logs.push(`[device ${i}] ${l}`) : (l: string) => logs.push(l);
-        const server = new VfioUserServer(device, { socketPath: join(dir, `device${i}.sock`), log, ...opts.server }).listen();
+        const server = new VfioUserServer(device, { socketPath: join(dir, `device${i}.sock`), log, ...opts.server, ...opts.serverFor?.(device, i) }).listen();
         servers.push(server);
         opts.onServer?.(server, device, i);
       });
