@@ -126,6 +126,7 @@ export class PciEpfTestDevice extends PciFunction {
         msi: { vectors: 32, is64: true, perVectorMask: true },
         msix: vectors ? { vectors, bar: 0, tableOffset: MSIX_TABLE_OFFSET, pbaOffset } : undefined,
         aer: true,
+        dsn: 0x16c3_edda_0000_0001n,
       },
     });
     this.memories = [undefined, ...sizes.map((s, i) => (s ? new BarMemory(i + 1, s) : undefined))];
