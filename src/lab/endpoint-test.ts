@@ -1,0 +1,219 @@
+// The kernel's own PCI endpoint tests against pci-epf-test: a guest booted
+// against the function loads the stock host driver (pci_endpoint_test.ko,
+// built by set-up from Debian's linux-source) and runs the kernel's test
+// program -- pcitest in the order tools/pci/pcitest.sh runs it (6.12), or the
+// pci_endpoint kselftest (7.3) -- while this process watches the output, the
+// kernel log and the device.
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { labHome } from '../vm/index.ts';
+import type { Testbed, TestbedOptions } from './testbed.ts';
+import type { PciFunction } from '../pci/function.ts';
+import { PciEpfTestDevice, DEFAULT_MSIX_VECTORS } from '../devices/pci-epf-test.ts';
+import { runStreaming } from './guest-stream.ts';
+import {
+  parsePcitestLine, parseKtapLine, parseTotals, explainSkip, explainMsiSkip, tally,
+  type CaseResult, type SkipContext, type Tally,
+} from './endpoint-results.ts';
+
+export type EndpointKernel = '6.12' | '7.3';
+
+/**
+ * vCPUs a guest needs for the driver to take all 2048 MSI-X vectors: x86
+ * gives a device about 197 vectors per vCPU (measured: 2 vCPUs take 394;
+ * the 395th request_irq fails), and the driver asks for all at once.
+ */
+export const ENDPOINT_CPUS = 12;
+
+export interface EndpointTools {
+  kernel: EndpointKernel;
+  tool: 'pcitest' | 'kselftest';
+  module: string;
+  program: string;
+}
+
+/** The driver and test program set-up built for a lab kernel. */
+export function endpointTools(kernel: string): EndpointTools {
+  if (kernel !== '6.12' && kernel !== '7.3') {
+    throw new Error(`the endpoint tests run on the lab kernels: 6.12 (pcitest) or 7.3 (the pci_endpoint kselftest), not "${kernel}"`);
+  }
+  const dir = join(labHome(), 'endpoint');
+  const tool = kernel === '6.12' ? 'pcitest' : 'kselftest';
+  const t: EndpointTools = {
+    kernel, tool, module: join(dir, kernel, 'pci_endpoint_test.ko'),
+    program: join(dir, 'bin', tool === 'pcitest' ? 'pcitest' : 'pci_endpoint_test'),
+  };
+  for (const f of [t.module, t.program]) {
+    if (!existsSync(f)) throw new Error(`${f} is missing: set-up builds the endpoint test tools from Debian's linux-source (run make setup)`);
+  }
+  return t;
+}
+
+export interface EndpointBootOptions {
+  kernel?: EndpointKernel;
+  iommu?: boolean;
+  cpus?: number;
+  msixVectors?: number;
+}
+
+/**
+ * Testbed options for the endpoint tests: the function, enough vCPUs for its
+ * MSI-X vectors, and the driver and program in the guest's /irqlab/modules.
+ */
+export function endpointTestbed(o: EndpointBootOptions = {}): TestbedOptions<PciEpfTestDevice> & { device: PciEpfTestDevice; kernel: EndpointKernel } {
+  const kernel = o.kernel ?? '7.3';
+  const t = endpointTools(kernel);
+  return {
+    device: new PciEpfTestDevice({ msixVectors: o.msixVectors ?? DEFAULT_MSIX_VECTORS }),
+    kernel, iommu: o.iommu, cpus: o.cpus ?? ENDPOINT_CPUS, modules: [t.module, t.program],
+  };
+}
+
+export interface EndpointRunOptions {
+  /** Every line the program prints, our group headers and skip notes, as they come. */
+  onLine?(line: string): void;
+  /** pcitest: called (and awaited) before each group ("BAR tests", "Write Tests"...). */
+  beforeGroup?(group: string): Promise<void> | void;
+  /** kselftest: its arguments (e.g. ['-r', 'pci_ep_data_transfer.memcpy.WRITE_TEST']). */
+  args?: string[];
+  /** The program printed nothing for this long: it is stuck (default 90 s). */
+  stallMs?: number;
+}
+
+export interface EndpointRun {
+  tool: 'pcitest' | 'kselftest';
+  release: string;
+  cases: CaseResult[];
+  tally: Tally;
+  /** The kselftest's own "# Totals:" line. */
+  totals?: string;
+  /** Kernel warnings, BUGs and oopses seen in the guest's log. */
+  splats: string[];
+  /** What the function reported as the driver's mistakes. */
+  guestErrors: string[];
+  /** Set when the program stopped printing (a driver waiting forever for an interrupt). */
+  stuck?: string;
+  seconds: number;
+}
+
+const SPLAT = /\b(WARNING:|BUG:|Oops|general protection fault|Kernel panic|kernel BUG|nobody cared|INFO: task .* blocked|Call Trace:)/;
+
+/** Runs the test program for the guest's kernel; the testbed must serve pci-epf-test. */
+export async function runEndpointTests(bed: Testbed<PciFunction>, opts: EndpointRunOptions = {}): Promise<EndpointRun> {
+  const device = bed.device;
+  if (!(device instanceof PciEpfTestDevice)) throw new Error('the endpoint tests need a testbed serving pci-epf-test (see endpointTestbed)');
+  const t0 = Date.now();
+  const { vm } = bed;
+  const tools = endpointTools(vm.kernel.name);
+  const guestErrors: string[] = [];
+  const onError = (m: string) => guestErrors.push(m);
+  device.on('guest-error', onError);
+  try {
+    await vm.insmod(basename(tools.module));
+    const dev = await vm.run('ls /dev/pci-endpoint-test.* 2>/dev/null');
+    if (dev.status !== 0) throw new Error(`pci_endpoint_test.ko loaded but made no /dev/pci-endpoint-test.*: ${(await vm.dmesg()).trim().split('\n').slice(-5).join(' | ')}`);
+    const program = `/irqlab/modules/${basename(tools.program)}`;
+    const ctx: SkipContext = { iommu: false, msixVectors: device.msix?.count ?? 0 };
+    ctx.iommu = (await vm.run('ls /sys/class/iommu 2>/dev/null | grep -q .')).status === 0;
+    const out = tools.tool === 'pcitest' ? await runPcitest(bed, program, ctx, opts) : await runKselftest(bed, program, ctx, opts);
+    const splats = (await vm.dmesg()).split('\n').filter((l) => SPLAT.test(l));
+    return { tool: tools.tool, release: vm.release, ...out, tally: tally(out.cases), splats, guestErrors, seconds: (Date.now() - t0) / 1000 };
+  } finally {
+    device.off('guest-error', onError);
+  }
+}
+
+interface ProgramResult {
+  cases: CaseResult[];
+  totals?: string;
+  stuck?: string;
+}
+
+/** The pcitest runs of tools/pci/pcitest.sh, in its order, as groups. */
+const SIZES = [1, 1024, 1025, 1024000, 1024001];
+
+async function runPcitest(bed: Testbed<PciFunction>, p: string, ctx: SkipContext, opts: EndpointRunOptions): Promise<ProgramResult> {
+  const cases: CaseResult[] = [];
+  const say = (l: string) => opts.onLine?.(l);
+  let stuck: string | undefined;
+  // Vectors the driver got, counted from its lines in /proc/interrupts.
+  const count = `n=$(grep -c 'pci-endpoint-test' /proc/interrupts); echo "@irqlab vectors $n"`;
+  const loop = (flag: string, max: number) => `i=1; while [ $i -le $n ] && [ $i -le ${max} ]; do ${p} ${flag} $i; i=$((i + 1)); done`;
+  const transfers = (flag: string, dma: boolean) => SIZES.map((s) => `${p} ${flag}${dma ? ' -d' : ''} -s ${s}`).join('\n');
+  const groups: { name: string; script: string; suffix?: string; vectors?: { kind: 'MSI' | 'MSI-X'; max: number } }[] = [
+    { name: 'BAR tests', script: [0, 1, 2, 3, 4, 5].map((b) => `${p} -b ${b}`).join('\n') },
+    { name: 'Interrupt tests: INTx', script: `${p} -i 0\n${p} -l` },
+    { name: 'Interrupt tests: MSI', script: `${p} -i 1\n${count}\n${loop('-m', 32)}`, vectors: { kind: 'MSI', max: 32 } },
+    { name: 'Interrupt tests: MSI-X', script: `${p} -i 2\n${count}\n${loop('-x', 2048)}`, vectors: { kind: 'MSI-X', max: 2048 } },
+    { name: 'Read Tests', script: `${p} -i 1\n${transfers('-r', false)}` },
+    { name: 'Write Tests', script: transfers('-w', false) },
+    { name: 'Copy Tests', script: transfers('-c', false) },
+    { name: 'Read Tests (DMA)', script: transfers('-r', true), suffix: ' DMA' },
+    { name: 'Write Tests (DMA)', script: transfers('-w', true), suffix: ' DMA' },
+    { name: 'Copy Tests (DMA)', script: transfers('-c', true), suffix: ' DMA' },
+  ];
+  for (const g of groups) {
+    await opts.beforeGroup?.(g.name);
+    say(g.name);
+    let vectors = 0;
+    const r = await runStreaming(bed.vm, g.script, (line) => {
+      const v = /^@irqlab vectors (\d+)$/.exec(line);
+      if (v) {
+        vectors = Number(v[1]);
+        if (g.vectors?.kind === 'MSI') ctx.msiVectors = vectors;
+        return;
+      }
+      say(line);
+      const c = parsePcitestLine(line, line.startsWith('SET IRQ') ? '' : g.suffix);
+      if (c) cases.push(c);
+    }, { stallMs: opts.stallMs ?? 90_000 });
+    if (r.stuck) {
+      stuck = `${g.name}: ${r.stuck}`;
+      say(`irqlab: ${stuck}`);
+      break;
+    }
+    if (g.vectors && vectors < g.vectors.max) {
+      // pcitest would wait 1 s for each vector the driver does not have and
+      // call it NOT OKAY; the kselftest skips them. Skip them here, and say why.
+      const { kind, max } = g.vectors;
+      const why = kind === 'MSI' ? explainMsiSkip(ctx) : vectors === 0
+        ? await msixSetupFailure(bed)
+        : explainSkip(`MSI-X${vectors + 1} is disabled`, ctx)!;
+      const names = Array.from({ length: max - vectors }, (_, i) => `${kind}${vectors + 1 + i}`);
+      say(`${names[0]}${names.length > 1 ? `..${names[names.length - 1]}` : ''}:\tSKIPPED (${why})`);
+      for (const name of names) cases.push({ name, outcome: 'skip', reason: `${kind}${vectors + 1} is disabled`, why });
+    }
+    say('');
+  }
+  return { cases, stuck };
+}
+
+/** Why the driver got no MSI-X vectors (its own message, and what to do). */
+async function msixSetupFailure(bed: Testbed<PciFunction>): Promise<string> {
+  const line = (await bed.vm.dmesg()).split('\n').reverse().find((l) => /Failed to (request IRQ|get MSI-X)/.test(l));
+  const m = line && /Failed to request IRQ \d+ for MSI-X (\d+)/.exec(line);
+  if (m) return `the guest ran out of interrupt vectors at MSI-X ${m[1]} (about 197 per vCPU): boot with more vCPUs (--cpus) or give the function fewer vectors (--msix-vectors)`;
+  return `the driver could not set up MSI-X${line ? `: ${line.replace(/^\[[^\]]*\]\s*/, '')}` : ''}`;
+}
+
+async function runKselftest(bed: Testbed<PciFunction>, p: string, ctx: SkipContext, opts: EndpointRunOptions): Promise<ProgramResult> {
+  const cases: CaseResult[] = [];
+  let totals: string | undefined;
+  const args = (opts.args ?? []).map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
+  const r = await runStreaming(bed.vm, `${p} ${args}`, (line) => {
+    opts.onLine?.(line);
+    const c = parseKtapLine(line);
+    if (c) {
+      if (c.outcome === 'skip') c.why = explainSkip(c.reason ?? '', ctx);
+      cases.push(c);
+    }
+    if (parseTotals(line)) totals = line;
+  }, { stallMs: opts.stallMs ?? 90_000 });
+  if (r.stuck) opts.onLine?.(`irqlab: ${r.stuck}`);
+  // How many MSI vectors the driver had (for the explanation of MSI skips).
+  if (cases.some((c) => c.outcome === 'skip' && /^MSI\d/.test(c.reason ?? ''))) {
+    ctx.msiVectors = Number((await bed.vm.run("grep -c 'pci-endpoint-test' /proc/interrupts")).stdout.trim()) || 1;
+    for (const c of cases) if (c.outcome === 'skip') c.why = explainSkip(c.reason ?? '', ctx);
+  }
+  return { cases, totals, stuck: r.stuck };
+}
