@@ -39,7 +39,7 @@ typecheck: node
 	@npx tsc -p .
 
 test: setup typecheck
-	@npx ava
+	@test/helpers/with-load.sh npx ava
 
 # Unit and protocol tests only (no guest boots).
 test-fast: node typecheck

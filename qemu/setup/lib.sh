@@ -30,6 +30,12 @@ KERNEL_SERIES=(6.12 7.3)
 # shellcheck disable=SC2034
 declare -A KERNEL_SUITE=([6.12]=trixie [7.3]=trixie-backports)
 
+# Kernel sources (Debian's linux-source-<series>) and the debug kernels' build trees. They
+# live outside the build root (a rebuilt root keeps them) and are bind-mounted into it.
+LINUX_HOME="$IRQLAB_HOME/linux"
+LINUX_MNT=/irqlab/linux
+LINUX_BIND="$LINUX_HOME:$LINUX_MNT"
+
 LOG_TAG="${LOG_TAG:-setup}"
 
 # The comment block at the top of the running script, as its help text.
@@ -254,26 +260,44 @@ unpack_debs() {
 
 # Run a command inside a chroot with /proc mounted. A private mount namespace makes the
 # /proc mount disappear with the command, so nothing is ever left mounted on the host.
-# objtool and pahole need /proc.
+# objtool and pahole need /proc. CHROOT_BINDS lists "HOST_DIR:DIR_IN_ROOT" pairs that are
+# bind-mounted for the command too (the kernel sources and build trees live outside the
+# root, so that a rebuilt root keeps them).
 CHROOT_ENV=(/usr/bin/env -i PATH=/usr/local/bin:/usr/bin:/usr/sbin HOME=/root LANG=C.UTF-8 TERM=dumb)
+CHROOT_BINDS=()
 chroot_run() {
-    local root="$1"; shift
+    local root="$1" b
+    shift
+    local -a pairs=()
+    for b in "${CHROOT_BINDS[@]}"; do
+        mkdir -p "$root${b#*:}"
+        pairs+=("${b%%:*}" "$root${b#*:}")
+    done
     if unshare --mount --propagation private true 2>/dev/null; then
         unshare --mount --propagation private /bin/sh -c '
-            r="$1"; shift
+            r="$1"; n="$2"; shift 2
             mount -t proc proc "$r/proc" || exit 125
-            exec chroot "$r" "$@"' irqlab-chroot "$root" "${CHROOT_ENV[@]}" "$@"
+            while [ "$n" -gt 0 ]; do mount --bind "$1" "$2" || exit 125; shift 2; n=$((n - 1)); done
+            exec chroot "$r" "$@"' irqlab-chroot "$root" "${#CHROOT_BINDS[@]}" "${pairs[@]}" \
+            "${CHROOT_ENV[@]}" "$@"
         return
     fi
     # No private mount namespace here (e.g. / is not a mount point, as inside a chroot):
-    # mount /proc for the duration of the command only.
-    local rc=0 mounted=0
+    # mount for the duration of the command only.
+    local rc=0 i
+    local -a mounted=()
     if ! mountpoint -q "$root/proc"; then
         mount -t proc proc "$root/proc" || return 125
-        mounted=1
+        mounted+=("$root/proc")
     fi
-    chroot "$root" "${CHROOT_ENV[@]}" "$@" || rc=$?
-    [[ $mounted == 0 ]] || umount "$root/proc" || umount -l "$root/proc" || true
+    for ((i = 0; i < ${#pairs[@]}; i += 2)); do
+        mount --bind "${pairs[i]}" "${pairs[i + 1]}" || { rc=125; break; }
+        mounted+=("${pairs[i + 1]}")
+    done
+    [[ $rc != 0 ]] || chroot "$root" "${CHROOT_ENV[@]}" "$@" || rc=$?
+    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
+        umount "${mounted[i]}" || umount -l "${mounted[i]}" || true
+    done
     return "$rc"
 }
 

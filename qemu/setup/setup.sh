@@ -2,14 +2,18 @@
 # irqlab lab set-up: guest-side artefacts from Debian's archive, unpacked under $IRQLAB_HOME
 # without touching the host's apt/dpkg state.
 #
-# Usage: qemu/setup/setup.sh [--refresh] [all|qemu|kernels|buildroot|busybox]...
-#   all        everything below (default), then writes $IRQLAB_HOME/lab.json
-#   qemu       QEMU 11.1 from trixie-backports (vfio-user client) + a wrapper in $IRQLAB_HOME/bin
-#   kernels    Debian 6.12 (trixie) and 7.3 (trixie-backports) kernels: vmlinuz, config,
-#              System.map, modules
-#   buildroot  a trixie root (gcc-14, make, headers of both kernels) to build guest modules in
-#   busybox    busybox-static from trixie, for the initramfs builder (qemu/initramfs/build.sh)
-#   --refresh  redo the named steps even if cached (e.g. after Debian published new kernels)
+# Usage: qemu/setup/setup.sh [--refresh] [all|qemu|kernels|buildroot|busybox|linux-source|endpoint]...
+#   all           everything below (default), then writes $IRQLAB_HOME/lab.json
+#   qemu          QEMU 11.1 from trixie-backports (vfio-user client) + a wrapper in $IRQLAB_HOME/bin
+#   kernels       Debian 6.12 (trixie) and 7.3 (trixie-backports) kernels: vmlinuz, config,
+#                 System.map, modules
+#   buildroot     a trixie root (gcc-14, make, headers of both kernels) to build guest modules in
+#   busybox       busybox-static from trixie, for the initramfs builder (qemu/initramfs/build.sh)
+#   linux-source  Debian's linux-source-6.12 and -7.3 of the stock kernels' exact versions,
+#                 unpacked to $IRQLAB_HOME/linux/src/<series>
+#   endpoint      the kernel's PCI endpoint test driver (pci_endpoint_test.ko) for both stock
+#                 kernels, pcitest (6.12) and the pci_endpoint kselftest (7.3), static
+#   --refresh     redo the named steps even if cached (e.g. after Debian published new kernels)
 #
 # IRQLAB_HOME defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/irqlab. Runs as root on Debian 12
 # or 13. apt and dpkg output goes to $IRQLAB_HOME/logs, not to the terminal.
@@ -17,19 +21,26 @@ set -euo pipefail
 
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=steps-linux.sh
+source "$IRQLAB_SETUP_DIR/steps-linux.sh"
+# shellcheck source=manifest.sh
+source "$IRQLAB_SETUP_DIR/manifest.sh"
+
+# Every step, in the order they run (each needs the ones before it).
+ALL_STEPS=(qemu kernels buildroot busybox linux-source endpoint)
 
 REFRESH=0
 declare -a STEPS=()
 for a in "$@"; do
     case "$a" in
         --refresh|--force) REFRESH=1 ;;
-        all) STEPS+=(qemu kernels buildroot busybox) ;;
-        qemu|kernels|buildroot|busybox) STEPS+=("$a") ;;
+        all) STEPS+=("${ALL_STEPS[@]}") ;;
+        qemu|kernels|buildroot|busybox|linux-source|endpoint) STEPS+=("$a") ;;
         -h|--help) usage; exit 0 ;;
-        *) die "unknown argument '$a' (use: all|qemu|kernels|buildroot|busybox, --refresh)" ;;
+        *) die "unknown argument '$a' (use: all|${ALL_STEPS[*]// /|}, --refresh)" ;;
     esac
 done
-[[ ${#STEPS[@]} -gt 0 ]] || STEPS=(qemu kernels buildroot busybox)
+[[ ${#STEPS[@]} -gt 0 ]] || STEPS=("${ALL_STEPS[@]}")
 
 host_checks
 mkdir -p "$IRQLAB_HOME" "$LOG_DIR" "$STATE_DIR"
@@ -433,48 +444,16 @@ step_busybox() {
 }
 
 # --------------------------------------------------------------------------------------
-# manifest
-# --------------------------------------------------------------------------------------
-json_str() { local s="${1//\\/\\\\}"; s="${s//\"/\\\"}"; printf '"%s"' "$s"; }
-
-write_manifest() {
-    local s rel k first=1 out="$IRQLAB_HOME/lab.json"
-    load_state qemu && load_state kernels && load_state buildroot && load_state busybox || return 1
-    {
-        printf '{"version":1,"qemu":{"bin":%s,"version":%s},"kernels":{' \
-            "$(json_str "$QEMU_BIN")" "$(json_str "$QEMU_VERSION")"
-        for s in "${KERNEL_SERIES[@]}"; do
-            rel="$(kernel_release "$s")"; k="$KERNEL_HOME/$s"
-            [[ $first == 1 ]] || printf ','
-            first=0
-            printf '%s:{"release":%s,"vmlinuz":%s,"config":%s,"systemMap":%s,"modules":%s}' \
-                "$(json_str "$s")" "$(json_str "$rel")" "$(json_str "$k/vmlinuz")" \
-                "$(json_str "$k/config")" "$(json_str "$k/System.map")" "$(json_str "$k/lib/modules/$rel")"
-        done
-        printf '},"busybox":%s,"buildroot":{"path":%s,"headers":{' \
-            "$(json_str "$BUSYBOX_BIN")" "$(json_str "$BUILDROOT")"
-        first=1
-        for s in "${KERNEL_SERIES[@]}"; do
-            [[ $first == 1 ]] || printf ','
-            first=0
-            printf '%s:%s' "$(json_str "$s")" "$(json_str "/usr/src/linux-headers-$(kernel_release "$s")")"
-        done
-        printf '}},"initramfs":{"builder":%s}}\n' "$(json_str "$IRQLAB_REPO/qemu/initramfs/build.sh")"
-    } >"$out.tmp"
-    mv -f "$out.tmp" "$out"
-}
-
-# --------------------------------------------------------------------------------------
 T_START=$(now_ms)
 declare -a CACHED=()   # steps found cached, for the one-line summary
 DID_WORK=0
 # Steps run in a fixed order (buildroot needs the kernels' releases), each at most once.
-for s in qemu kernels buildroot busybox; do
+for s in "${ALL_STEPS[@]}"; do
     if printf '%s\n' "${STEPS[@]}" | grep -qx "$s"; then
         # The buildroot's headers must match the kernels: make sure those are known.
         if [[ $s == buildroot ]] && ! kernels_cached; then step_kernels; DID_WORK=1; fi
         n_cached=${#CACHED[@]}
-        "step_$s"
+        "step_${s//-/_}"
         [[ ${#CACHED[@]} -gt $n_cached ]] || DID_WORK=1
     fi
 done

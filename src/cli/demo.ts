@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { Testbed } from '../lab/testbed.ts';
 import { fireInRounds } from '../lab/rounds.ts';
 import { table } from './table.ts';
+import { summarizeKernelLog } from '../vm/kernel-log.ts';
 
 const help = `usage: irqlab demo [--kernel 6.12|7.3] [--no-iommu] [--rounds N]
 
@@ -66,7 +67,10 @@ export async function run(argv: string[]): Promise<number> {
     const lost = [...v.received.map((n) => rounds - n), ...q.received.map((n) => rounds - n)].reduce((a, b) => a + b, 0);
     say(`\n${stamp()} done: ${lost === 0 ? 'every interrupt sent was received' : `${lost} interrupt(s) missing`}.`);
     say('Next: `make test`, or `irqlab serve --socket /tmp/irqlab.sock` to attach your own QEMU.');
-    return lost === 0 ? 0 : 1;
+    const kernelLog = await bed.vm.kernelLog.report();
+    if (kernelLog.unexpected.length) say(`\n${bed.vm.kernelLog.describe(kernelLog)}`);
+    say(summarizeKernelLog(kernelLog));
+    return lost === 0 && kernelLog.unexpected.length === 0 ? 0 : 1;
   } finally {
     await bed.stop();
   }

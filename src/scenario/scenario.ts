@@ -9,6 +9,7 @@ import type { ImsQueueDevice } from '../devices/ims-queue.ts';
 import type { GuestDriver } from '../guest/driver.ts';
 import type { Vm } from '../vm/index.ts';
 import type { FaultEngine } from '../faults/engine.ts';
+import { KernelSplatError, type KernelLogReport } from '../vm/kernel-log.ts';
 
 export interface ScenarioContext {
   bed: Testbed;
@@ -35,6 +36,11 @@ export interface ScenarioModule {
   description?: string;
   /** The device to boot against, when not the default reference device. */
   device?: () => ImsQueueDevice;
+  /**
+   * Kernel reports the scenario provokes on purpose (matched against a
+   * splat's title and lines): they do not fail it, and their absence does.
+   */
+  expectSplat?: RegExp | RegExp[];
 }
 
 export function scenarioContext(bed: Testbed, log: (line: string) => void): ScenarioContext {
@@ -63,22 +69,52 @@ export async function loadScenario(file: string): Promise<ScenarioModule> {
   return mod;
 }
 
-/** Runs a scenario in an existing testbed, leaving no fault rule behind. */
-export async function runInTestbed(mod: ScenarioModule, bed: Testbed, log: (line: string) => void = () => {}): Promise<void> {
+/**
+ * Runs a scenario in an existing testbed, leaving no fault rule behind, then
+ * checks the guest kernel's log: a splat the scenario did not declare in
+ * `expectSplat` fails it, and so does a declared one that did not come.
+ */
+export async function runInTestbed(mod: ScenarioModule, bed: Testbed, log: (line: string) => void = () => {}): Promise<KernelLogReport> {
+  const kernelLog = bed.vm.kernelLog;
+  for (const re of [mod.expectSplat ?? []].flat()) kernelLog.expect(re);
   try {
     await mod.default(scenarioContext(bed, log));
+  } catch (err) {
+    // A splat is often the reason a check failed: say so with the failure.
+    const r = await kernelLog.report().catch(() => undefined);
+    if (r && err instanceof Error) {
+      kernelLogReports.set(err, r);
+      if (r.unexpected.length) err.message += `\n${kernelLog.describe(r)}`;
+    }
+    throw err;
   } finally {
     bed.device.faults.clear();
   }
+  try {
+    return await kernelLog.check();
+  } catch (err) {
+    if (err instanceof KernelSplatError) kernelLogReports.set(err, err.report);
+    throw err;
+  }
 }
 
-/** Boots what the scenario asks for, runs it, stops. Throws what the scenario threw. */
-export async function runScenarioFile(file: string, overrides: Partial<TestbedOptions<ImsQueueDevice>> = {}, log: (line: string) => void = () => {}): Promise<void> {
+const kernelLogReports = new WeakMap<Error, KernelLogReport>();
+
+/** The kernel log's report that went with a scenario's failure, if it could be read. */
+export function kernelLogOf(err: unknown): KernelLogReport | undefined {
+  return err instanceof Error ? kernelLogReports.get(err) : undefined;
+}
+
+/**
+ * Boots what the scenario asks for, runs it, stops. Throws what the scenario
+ * threw (or the kernel log's problems); returns the kernel log's report.
+ */
+export async function runScenarioFile(file: string, overrides: Partial<TestbedOptions<ImsQueueDevice>> = {}, log: (line: string) => void = () => {}): Promise<KernelLogReport> {
   const mod = await loadScenario(file);
   const { rootPort: _rootPort, ...opts } = mod.options ?? {};
   const bed = await Testbed.start({ cpus: 2, ...opts, ...overrides, rootPort: mod.options?.rootPort, device: mod.device?.() });
   try {
-    await runInTestbed(mod, bed, log);
+    return await runInTestbed(mod, bed, log);
   } finally {
     await bed.stop();
   }

@@ -18,6 +18,28 @@ export interface LabKernel {
   modules: string;
 }
 
+/** Debian's linux-source of a stock kernel series, unpacked (read only: never built in). */
+export interface LabSource {
+  /** The Debian version, the same as the stock kernel's (e.g. 6.12.117-1). */
+  version: string;
+  path: string;
+}
+
+/**
+ * The kernel's PCI endpoint test tools, built by set-up from Debian's sources for the
+ * guests: drivers/misc/pci_endpoint_test.c and its user-space programs (static).
+ */
+export interface LabEndpoint {
+  /** pci_endpoint_test.ko for each lab kernel, by kernel name. */
+  modules: Record<string, string>;
+  /** tools/pci/pcitest of 6.12. */
+  pcitest: string;
+  /** tools/pci/pcitest.sh of 6.12: the tree's own list of pcitest runs. */
+  pcitestScript: string;
+  /** tools/testing/selftests/pci_endpoint/pci_endpoint_test of 7.3 (kselftest harness). */
+  kselftest: string;
+}
+
 export interface Lab {
   version: 1;
   /** Where lab.json was read from (not part of the file). */
@@ -27,6 +49,9 @@ export interface Lab {
   busybox: string;
   buildroot?: unknown;
   initramfs: { builder: string };
+  /** By series ('6.12', '7.3'). */
+  sources: Record<string, LabSource>;
+  endpoint: LabEndpoint;
 }
 
 /** `'6.12' | '7.3'` (a key of lab.json's kernels) or a path to a bzImage. */
@@ -129,6 +154,19 @@ export function checkLab(json: unknown, file: string): Lab {
   }
   if (Object.keys(kernels).length === 0 && problems.length === 0) at('kernels', 'lists no kernel');
   const initramfs = obj(root.initramfs, 'initramfs');
+  const sources: Record<string, LabSource> = {};
+  for (const [series, v] of Object.entries(obj(root.sources, 'sources'))) {
+    const src = obj(v, `sources.${series}`);
+    sources[series] = { version: str(src.version, `sources.${series}.version`), path: file_(src.path, `sources.${series}.path`, 'dir') };
+  }
+  const endpointIn = obj(root.endpoint, 'endpoint');
+  const endpointModules: Record<string, string> = {};
+  for (const [name, p] of Object.entries(obj(endpointIn.modules, 'endpoint.modules'))) {
+    endpointModules[name] = file_(p, `endpoint.modules.${name}`);
+  }
+  for (const name of Object.keys(kernels)) {
+    if (!(name in endpointModules)) at(`endpoint.modules`, `has no pci_endpoint_test.ko for kernel ${name}`);
+  }
   const lab: Lab = {
     version: 1,
     file,
@@ -137,6 +175,13 @@ export function checkLab(json: unknown, file: string): Lab {
     busybox: file_(root.busybox, 'busybox'),
     buildroot: root.buildroot,
     initramfs: { builder: file_(initramfs.builder, 'initramfs.builder') },
+    sources,
+    endpoint: {
+      modules: endpointModules,
+      pcitest: file_(endpointIn.pcitest, 'endpoint.pcitest'),
+      pcitestScript: file_(endpointIn.pcitestScript, 'endpoint.pcitestScript'),
+      kselftest: file_(endpointIn.kselftest, 'endpoint.kselftest'),
+    },
   };
   if (problems.length > 0) {
     throw new LabError(`${file} is not usable: ${problems.join('; ')}. Run \`make setup\` again.`);

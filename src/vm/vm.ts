@@ -11,6 +11,7 @@ import type { ResolvedKernel } from './lab.ts';
 import { nonNegativeInt, positiveInt, type VmOptions } from './options.ts';
 import { describeExit, type QemuExit, type QemuProcess } from './qemu-process.ts';
 import { seconds, type SerialConsole, type WaitForLogOptions } from './serial-console.ts';
+import { KernelLog } from './kernel-log.ts';
 
 export interface RunOptions {
   /** The guest kills the command after this long (default 60 s; 0: never). */
@@ -40,6 +41,8 @@ export class Vm {
    * QEMU absolute paths for anything to keep, such as a trace log (-D).
    */
   readonly tempDir: string;
+  /** The kernel-log watchdog: splats since the last check (see kernel-log.ts). */
+  readonly kernelLog: KernelLog;
   #qemu: QemuProcess;
   #console: SerialConsole;
   #agent: AgentClient;
@@ -54,6 +57,8 @@ export class Vm {
     this.#qemu = qemu;
     this.#console = console;
     this.#agent = agent;
+    const vm = this;
+    this.kernelLog = new KernelLog({ dmesg: async () => (await vm.run('dmesg', { check: true, timeoutMs: 15_000 })).stdout, get console() { return vm.console; }, kernel: b.kernel });
     this.exited = qemu.exited.then((exit) => {
       void this.#qmp?.then((q) => q.close(), () => {});
       const why = this.#stopping
@@ -69,7 +74,6 @@ export class Vm {
     });
   }
 
-  /** Boots a guest and resolves once its agent answers. */
   /** Boots a guest and resolves once its agent answers. */
   static async start(opts: VmOptions = {}): Promise<Vm> {
     return new Vm(await boot(opts));

@@ -27,6 +27,13 @@ function fakeLab(): Record<string, unknown> {
     kernels: { '6.12': kernel },
     busybox: f('busybox'),
     initramfs: { builder: f('build.sh') },
+    sources: { '6.12': { version: '6.12.57-1', path: dir } },
+    endpoint: {
+      modules: { '6.12': f('pci_endpoint_test.ko') },
+      pcitest: f('pcitest'),
+      pcitestScript: f('pcitest.sh'),
+      kselftest: f('pci_endpoint_test'),
+    },
   };
 }
 
@@ -55,6 +62,18 @@ test('every problem is listed, with the path that is missing', (t) => {
   t.regex(err!.message, /qemu\.bin names \/does\/not\/exist, which does not exist/);
   t.regex(err!.message, /busybox must be a non-empty string/);
   t.regex(err!.message, /make setup/);
+});
+
+test('the endpoint test tools are checked, with a module for every kernel', (t) => {
+  const lab = checkLab(fakeLab(), 'lab.json');
+  t.is(lab.endpoint.modules['6.12'], join(dir, 'pci_endpoint_test.ko'));
+  t.is(lab.sources['6.12']!.version, '6.12.57-1');
+  const json = fakeLab();
+  (json.endpoint as { modules: Record<string, string> }).modules = {};
+  delete (json.endpoint as Record<string, unknown>).kselftest;
+  const err = t.throws(() => checkLab(json, 'lab.json'), { instanceOf: LabError });
+  t.regex(err!.message, /endpoint\.modules has no pci_endpoint_test\.ko for kernel 6\.12/);
+  t.regex(err!.message, /endpoint\.kselftest must be a non-empty string/);
 });
 
 test('a kernel is a lab key or the path of a bzImage', (t) => {
