@@ -101,3 +101,15 @@ test.serial('a transfer past 2^64, above the size limit or with bus mastering of
   t.regex(h.guestErrors.pop() ?? '', /bus mastering is off/);
   await h.c.write16(cfg, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_MASTER);
 });
+
+test.serial('a corrupt DMA fault damages exactly one transfer: READ fails its CRC check, then passes again', async (t) => {
+  const size = 4096;
+  const data = h.fill(SHARED, size);
+  h.device.faults.add({ on: 'dma', direction: 'read', action: 'corrupt', count: 1 });
+  t.is(await h.command(Command.READ, { src: SHARED, size, checksum: kernelCrc(data) }), ok(Status.READ_FAIL));
+  t.is(await h.command(Command.READ, { src: SHARED, size, checksum: kernelCrc(data) }), ok(Status.READ_SUCCESS));
+  h.device.faults.add({ on: 'dma', direction: 'write', action: 'corrupt', count: 1 });
+  await h.command(Command.WRITE, { dst: SHARED, size });
+  t.not(kernelCrc(h.mem(SHARED, size)), await h.read(Reg.CHECKSUM), 'what landed is not what the function reports');
+  h.device.faults.clear();
+});
