@@ -4,9 +4,9 @@
 // program -- pcitest in the order tools/pci/pcitest.sh runs it (6.12), or the
 // pci_endpoint kselftest (7.3) -- while this process watches the output, the
 // kernel log and the device.
-import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { labHome } from '../vm/index.ts';
+import { basename } from 'node:path';
+import { loadLab } from '../vm/index.ts';
+import { describeSplat } from '../vm/splat.ts';
 import type { Testbed, TestbedOptions } from './testbed.ts';
 import type { PciFunction } from '../pci/function.ts';
 import { PciEpfTestDevice, DEFAULT_MSIX_VECTORS } from '../devices/pci-epf-test.ts';
@@ -16,7 +16,8 @@ import {
   type CaseResult, type SkipContext, type Tally,
 } from './endpoint-results.ts';
 
-export type EndpointKernel = '6.12' | '7.3';
+/** A lab kernel: '6.12' runs pcitest (tools/pci), later ones the kselftest. */
+export type EndpointKernel = string;
 
 /**
  * vCPUs a guest needs for the driver to take all 2048 MSI-X vectors: x86
@@ -32,21 +33,19 @@ export interface EndpointTools {
   program: string;
 }
 
-/** The driver and test program set-up built for a lab kernel. */
+/**
+ * The driver and test program set-up built for a lab kernel (lab.json's
+ * endpoint): tools/pci's pcitest left the tree after 6.12, where the
+ * kselftest took over.
+ */
 export function endpointTools(kernel: string): EndpointTools {
-  if (kernel !== '6.12' && kernel !== '7.3') {
-    throw new Error(`the endpoint tests run on the lab kernels: 6.12 (pcitest) or 7.3 (the pci_endpoint kselftest), not "${kernel}"`);
+  const ep = loadLab().endpoint;
+  const module = ep.modules[kernel];
+  if (!module) {
+    throw new Error(`no pci_endpoint_test.ko for kernel "${kernel}": set-up builds it for the lab kernels (${Object.keys(ep.modules).join(', ')})`);
   }
-  const dir = join(labHome(), 'endpoint');
-  const tool = kernel === '6.12' ? 'pcitest' : 'kselftest';
-  const t: EndpointTools = {
-    kernel, tool, module: join(dir, kernel, 'pci_endpoint_test.ko'),
-    program: join(dir, 'bin', tool === 'pcitest' ? 'pcitest' : 'pci_endpoint_test'),
-  };
-  for (const f of [t.module, t.program]) {
-    if (!existsSync(f)) throw new Error(`${f} is missing: set-up builds the endpoint test tools from Debian's linux-source (run make setup)`);
-  }
-  return t;
+  const tool = kernel.startsWith('6.') ? 'pcitest' : 'kselftest';
+  return { kernel, tool, module, program: tool === 'pcitest' ? ep.pcitest : ep.kselftest };
 }
 
 export interface EndpointBootOptions {
@@ -60,12 +59,12 @@ export interface EndpointBootOptions {
  * Testbed options for the endpoint tests: the function, enough vCPUs for its
  * MSI-X vectors, and the driver and program in the guest's /irqlab/modules.
  */
-export function endpointTestbed(o: EndpointBootOptions = {}): TestbedOptions<PciEpfTestDevice> & { device: PciEpfTestDevice; kernel: EndpointKernel } {
-  const kernel = o.kernel ?? '7.3';
+export function endpointTestbed(o: EndpointBootOptions = {}): TestbedOptions<PciEpfTestDevice> & { device: PciEpfTestDevice; kernel: EndpointKernel; tool: EndpointTools['tool'] } {
+  const kernel = o.kernel ?? '6.12';
   const t = endpointTools(kernel);
   return {
     device: new PciEpfTestDevice({ msixVectors: o.msixVectors ?? DEFAULT_MSIX_VECTORS }),
-    kernel, iommu: o.iommu, cpus: o.cpus ?? ENDPOINT_CPUS, modules: [t.module, t.program],
+    kernel, tool: t.tool, iommu: o.iommu, cpus: o.cpus ?? ENDPOINT_CPUS, modules: [t.module, t.program],
   };
 }
 
@@ -87,7 +86,7 @@ export interface EndpointRun {
   tally: Tally;
   /** The kselftest's own "# Totals:" line. */
   totals?: string;
-  /** Kernel warnings, BUGs and oopses seen in the guest's log. */
+  /** Kernel warnings, BUGs, oopses... in the guest's log, described (src/vm/splat.ts). */
   splats: string[];
   /** What the function reported as the driver's mistakes. */
   guestErrors: string[];
@@ -95,8 +94,6 @@ export interface EndpointRun {
   stuck?: string;
   seconds: number;
 }
-
-const SPLAT = /\b(WARNING:|BUG:|Oops|general protection fault|Kernel panic|kernel BUG|nobody cared|INFO: task .* blocked|Call Trace:)/;
 
 /** Runs the test program for the guest's kernel; the testbed must serve pci-epf-test. */
 export async function runEndpointTests(bed: Testbed<PciFunction>, opts: EndpointRunOptions = {}): Promise<EndpointRun> {
@@ -109,14 +106,16 @@ export async function runEndpointTests(bed: Testbed<PciFunction>, opts: Endpoint
   const onError = (m: string) => guestErrors.push(m);
   device.on('guest-error', onError);
   try {
-    await vm.insmod(basename(tools.module));
+    // Loaded once per boot: a second run in the same guest reuses it.
+    if ((await vm.run('test -d /sys/module/pci_endpoint_test')).status !== 0) await vm.insmod(basename(tools.module));
     const dev = await vm.run('ls /dev/pci-endpoint-test.* 2>/dev/null');
     if (dev.status !== 0) throw new Error(`pci_endpoint_test.ko loaded but made no /dev/pci-endpoint-test.*: ${(await vm.dmesg()).trim().split('\n').slice(-5).join(' | ')}`);
     const program = `/irqlab/modules/${basename(tools.program)}`;
     const ctx: SkipContext = { iommu: false, msixVectors: device.msix?.count ?? 0 };
     ctx.iommu = (await vm.run('ls /sys/class/iommu 2>/dev/null | grep -q .')).status === 0;
     const out = tools.tool === 'pcitest' ? await runPcitest(bed, program, ctx, opts) : await runKselftest(bed, program, ctx, opts);
-    const splats = (await vm.dmesg()).split('\n').filter((l) => SPLAT.test(l));
+    // Every kernel report since boot that nothing declared expected (src/vm/kernel-log.ts).
+    const splats = (await vm.kernelLog.report()).unexpected.map((x) => describeSplat(x, 3));
     return { tool: tools.tool, release: vm.release, ...out, tally: tally(out.cases), splats, guestErrors, seconds: (Date.now() - t0) / 1000 };
   } finally {
     device.off('guest-error', onError);
