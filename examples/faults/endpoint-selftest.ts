@@ -6,12 +6,13 @@
 //     LEGACY IRQ test fails (the next group switches to MSI, so it hurts no other);
 //   - one DMA read is corrupted, injected just before the "Write Tests" (where
 //     the function reads the host's buffer and checks its CRC): WRITE of 1 byte fails.
-// Exactly those three tests fail; the other ~2000 pass.
+// Exactly those three tests fail; the others pass. The function has 64 MSI-X
+// vectors here, so 2 vCPUs do (irqlab selftest runs all 2048, on 12 vCPUs).
 import assert from 'node:assert/strict';
 import type { ScenarioContext } from '../../src/index.ts';
 import { endpointTestbed, runEndpointTests } from '../../src/lab/endpoint-test.ts';
 
-const boot = endpointTestbed({ kernel: '6.12' });
+const boot = endpointTestbed({ kernel: '6.12', msixVectors: 64, cpus: 2 });
 
 export const description = 'pcitest under three faults (dropped MSI-X vector, late INTx, corrupted DMA read): exactly those tests fail';
 export const options = { kernel: boot.kernel, cpus: boot.cpus, modules: boot.modules };
@@ -30,7 +31,9 @@ export default async function ({ bed, faults, log }: ScenarioContext): Promise<v
   const failed = run.cases.filter((c) => c.outcome === 'fail').map((c) => c.name);
   log(`${run.tally.pass} passed, ${run.tally.fail} failed, ${run.tally.skip} skipped in ${run.seconds.toFixed(1)} s`);
   assert.deepEqual(failed, ['LEGACY IRQ', 'MSI-X5', 'WRITE (1 bytes)'], 'exactly the tests the faults hit fail');
-  assert.ok(run.tally.pass >= 2000, `the rest pass (${run.tally.pass})`);
+  // 6 BARs, INTx, MSI 1 (and MSI 2..32 skipped: one MSI vector without interrupt
+  // remapping), MSI-X 1..64, 30 transfers, and the SET IRQ TYPE steps.
+  assert.ok(run.tally.pass >= 100, `the rest pass (${run.tally.pass})`);
   assert.deepEqual(run.splats, [], 'no kernel warnings');
   assert.equal(run.stuck, undefined);
 }
