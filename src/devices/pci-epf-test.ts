@@ -52,6 +52,11 @@ export const Cap = {
 } as const;
 
 export const IrqType = { INTX: 0, MSI: 1, MSIX: 2 } as const;
+/**
+ * FLAGS.USE_DMA: the test function moves the data with its DMA engine rather
+ * than with CPU copies through an outbound window. Both are the function's own
+ * memory requests here, so the flag changes nothing (and both work).
+ */
 export const FLAG_USE_DMA = 1 << 0;
 /** DB_BAR when no doorbell is set up (the test function's NO_BAR). */
 export const NO_BAR = 0xffffffff;

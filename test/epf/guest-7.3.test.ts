@@ -9,6 +9,7 @@ endpointGuestSuite({
   kernel: '7.3', iommu: false,
   more: (bed) => {
     test.serial('7.3: a dropped MSI-X vector and an INTx later than the driver waits fail MSIX_TEST and LEGACY_IRQ_TEST only', async (t) => {
+      t.timeout(300_000);
       const { faults } = bed().device;
       t.teardown(() => faults.clear());
       faults.add({ on: 'irq', kind: 'msix', index: 99, action: 'drop', count: 1 });
@@ -20,6 +21,7 @@ endpointGuestSuite({
     });
 
     test.serial('7.3: a corrupted DMA read fails the WRITE_TEST it hits (the function checks the host buffer\'s CRC)', async (t) => {
+      t.timeout(300_000);
       const { faults } = bed().device;
       t.teardown(() => faults.clear());
       faults.add({ on: 'dma', direction: 'read', action: 'corrupt', count: 1 });
