@@ -1,5 +1,5 @@
 // pcitest on 6.12 without a vIOMMU, the function cut to 64 MSI-X vectors so 2
-// vCPUs do (the vIOMMU suite runs all 2048 on 12); then, in the same guest,
+// vCPUs do (see guest-6.12-iommu.test.ts); then, in the same guest,
 // the fault scenario of examples/faults/endpoint-selftest.ts (same set-up):
 // exactly the tests its faults hit fail.
 import test from 'ava';
