@@ -17,6 +17,7 @@
 import { randomInt } from 'node:crypto';
 import { PciFunction } from '../pci/function.ts';
 import { RegisterMap } from '../device/register-map.ts';
+import { PCI_COMMAND_INTX_DISABLE } from '../pci/regs.ts';
 import { BarMemory } from './epf/bar-memory.ts';
 import {
   readAndCheck, writeRandom, copy, type DmaPort,
@@ -162,9 +163,11 @@ export class PciEpfTestDevice extends PciFunction {
       ],
     });
     this.addRegisters(0, 0, this.regs);
-    // INTx is a pulse (see pulseIntx): drop the line once it has been sent.
+    // INTx is a pulse (see pulseIntx): drop the line once it has been sent,
+    // or at once if Interrupt Disable kept it from being asserted at all.
     this.on('irq', (e) => {
-      if (e.kind === 'intx' && e.outcome === 'delivered' && this.intxHeld) {
+      if (e.kind !== 'intx' || !this.intxHeld) return;
+      if (e.outcome === 'delivered' || (e.outcome === 'pending' && this.command & PCI_COMMAND_INTX_DISABLE)) {
         this.intxHeld = false;
         this.intx.deassert();
       }
@@ -299,13 +302,15 @@ export class PciEpfTestDevice extends PciFunction {
         return;
       }
       this.msi!.fire(n - 1);
-    } else {
+    } else if (type === IrqType.MSIX) {
       const count = this.msix?.count ?? 0;
       if (!this.msix?.enabled || n < 1 || n > count) {
         this.guestError(`pci-epf-test: MSI-X ${n} raised, but ${this.msix?.enabled ? `the table has vectors 1..${count}` : 'MSI-X is not enabled'}; not sent`);
         return;
       }
       this.msix.fire(n - 1);
+    } else {
+      this.guestError(`pci-epf-test: IRQ_TYPE ${type} is not 0 (INTx), 1 (MSI) or 2 (MSI-X); no interrupt`);
     }
   }
 
@@ -315,6 +320,8 @@ export class PciEpfTestDevice extends PciFunction {
    * clears a cause. Through vfio the wire is an eventfd that the client
    * unmasks after the guest's EOI: the line stays up until the interrupt has
    * left, so a pulse raised while the previous one is still masked is not lost.
+   * With Interrupt Disable set the function may not assert INTx (PCI 3.0
+   * 6.2.2): that pulse is lost, not held for later.
    */
   private pulseIntx(): void {
     this.intxHeld = true;

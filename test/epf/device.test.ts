@@ -140,3 +140,16 @@ test('COMMAND reads back while a command waits, and commands run in order, each 
   t.is(await h.read(Reg.COMMAND), 0, 'all picked up');
   t.deepEqual(order, [0, 1], 'COPY (MSI 1) before RAISE (MSI 2)');
 });
+
+test('RAISE_INTX_IRQ with Interrupt Disable set: the pulse is lost, not delivered when INTx is enabled again', async (t) => {
+  const h = await host(t);
+  await h.enableIntx();
+  await h.c.write16(cfg, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_MASTER | R.PCI_COMMAND_INTX_DISABLE);
+  t.is(await h.command(Command.RAISE_INTX_IRQ, { irqType: IrqType.INTX, irqNumber: 0 }), Status.IRQ_RAISED);
+  t.falsy((await h.c.read16(cfg, R.PCI_STATUS)) & R.PCI_STATUS_INTERRUPT, 'not asserted');
+  await h.c.write16(cfg, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_MASTER);
+  await sleep(50);
+  t.is(h.intx[0].total, 0);
+  await h.command(Command.RAISE_INTX_IRQ, { irqType: IrqType.INTX, irqNumber: 0 });
+  await h.signalled(h.intx[0], 1, 'the next pulse');
+});
