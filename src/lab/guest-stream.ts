@@ -15,9 +15,14 @@ export interface StreamResult {
 const DIR = '/tmp/irqlab-stream';
 
 export async function runStreaming(vm: Vm, script: string, onLine: (line: string) => void, opts: { stallMs: number; pollMs?: number }): Promise<StreamResult> {
-  await vm.run(`rm -rf ${DIR} && mkdir -p ${DIR}`, { check: true });
-  await vm.writeFile(`${DIR}/run.sh`, `${script}\n`);
-  await vm.run(`setsid sh -c 'sh ${DIR}/run.sh >${DIR}/out 2>&1; echo $? >${DIR}/rc' </dev/null >/dev/null 2>&1 &`, { check: true });
+  // One guest request to set up and start (each costs time on a busy machine).
+  const end = 'IRQLAB_SCRIPT_END';
+  if (script.includes(end)) throw new Error(`a streamed guest script may not contain ${end}`);
+  await vm.run([
+    `rm -rf ${DIR} && mkdir -p ${DIR} || exit 1`,
+    `cat >${DIR}/run.sh <<'${end}'`, script, end,
+    `setsid sh -c 'sh ${DIR}/run.sh >${DIR}/out 2>&1; echo $? >${DIR}/rc' </dev/null >/dev/null 2>&1 &`,
+  ].join('\n'), { check: true });
   let offset = 0;
   let pending = Buffer.alloc(0);
   let lastOutput = Date.now();
