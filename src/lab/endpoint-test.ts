@@ -62,9 +62,13 @@ export interface EndpointBootOptions {
 export function endpointTestbed(o: EndpointBootOptions = {}): TestbedOptions<PciEpfTestDevice> & { device: PciEpfTestDevice; kernel: EndpointKernel; tool: EndpointTools['tool'] } {
   const kernel = o.kernel ?? '6.12';
   const t = endpointTools(kernel);
+  const cpus = o.cpus ?? ENDPOINT_CPUS;
   return {
     device: new PciEpfTestDevice({ msixVectors: o.msixVectors ?? DEFAULT_MSIX_VECTORS }),
-    kernel, tool: t.tool, iommu: o.iommu, cpus: o.cpus ?? ENDPOINT_CPUS, modules: [t.module, t.program],
+    kernel, tool: t.tool, iommu: o.iommu, cpus, modules: [t.module, t.program],
+    // Bringing up each vCPU costs TCG about a second (12 boot in ~15 s where
+    // 2 take ~6): more room on a busy machine than the lab's 60 s.
+    bootTimeoutMs: cpus > 2 ? 120_000 : undefined,
   };
 }
 
