@@ -4,12 +4,13 @@
 SHELL := /bin/bash
 IRQLAB_HOME ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/irqlab
 export IRQLAB_HOME
-KERNELS := 6.12 7.3
+# Debian's kernels and the lab's debug builds of them (qemu/kconfig/lab-debug.config).
+KERNELS := 6.12 7.3 6.12-debug 7.3-debug
 MODULE_SRC := $(wildcard qemu/guest/*.c qemu/guest/*.h) qemu/guest/Kbuild qemu/guest/Makefile
 MODULES := $(foreach k,$(KERNELS),$(IRQLAB_HOME)/modules/$(k)/irqlab.ko)
 N ?= 20000
 
-.PHONY: all setup node lab modules typecheck test test-fast demo bench fuzz doctor clean
+.PHONY: all setup node lab modules kasan typecheck test test-fast demo bench fuzz doctor clean
 
 all: test
 
@@ -26,7 +27,8 @@ lab:
 
 modules: $(MODULES)
 
-# Rebuilt when the module sources change or Debian's kernel release does.
+# Rebuilt when the module sources change or the kernel's release does (a rebuilt debug
+# kernel rewrites its release file).
 $(IRQLAB_HOME)/modules/%/irqlab.ko: $(MODULE_SRC) $(IRQLAB_HOME)/kernels/%/release | lab
 	@echo "[setup] guest module: building irqlab.ko for $*"
 	@qemu/setup/build-module.sh $* qemu/guest $(dir $@) >/dev/null 2>$(IRQLAB_HOME)/logs/module-$*.log \
@@ -34,6 +36,11 @@ $(IRQLAB_HOME)/modules/%/irqlab.ko: $(MODULE_SRC) $(IRQLAB_HOME)/kernels/%/relea
 
 $(IRQLAB_HOME)/kernels/%/release: | lab
 	@true
+
+# On demand, not part of setup: 6.12-kasan (6.12-debug with KASAN) and irqlab.ko for it.
+kasan: setup
+	@qemu/setup/setup.sh kasan
+	@$(MAKE) --no-print-directory $(IRQLAB_HOME)/modules/6.12-kasan/irqlab.ko
 
 typecheck: node
 	@npx tsc -p .

@@ -6,6 +6,7 @@ import { ControlServer } from '../control/server.ts';
 import { TraceRecorder } from '../trace/index.ts';
 import { loadDevice, DEFAULT_DEVICE } from '../devices/registry.ts';
 import { ImsQueueDevice } from '../devices/ims-queue.ts';
+import { isLabKernel, loadLab } from '../vm/lab.ts';
 
 const help = `usage: irqlab boot [DEVICE] [options]
 
@@ -14,7 +15,8 @@ or a device module, see irqlab serve --help) and connects this terminal to the
 guest's console: a root shell. Ctrl-] ends the session (the guest is powered off).
 
 options:
-  --kernel 6.12|7.3|PATH  guest kernel: a lab kernel (default 6.12) or your bzImage
+  --kernel NAME|PATH      guest kernel: a lab kernel (6.12, the default; 7.3; the
+                          debug builds 6.12-debug and 7.3-debug) or your bzImage
   --iommu                 add an Intel vIOMMU with interrupt remapping
   --module FILE.ko        load your module in the guest (repeatable); it is in
                           /irqlab/modules/ as well
@@ -45,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const device = await loadDevice(positionals[0]);
   const own = values.module ?? [];
-  const labKernel = values.kernel === '6.12' || values.kernel === '7.3';
+  const labKernel = isLabKernel(loadLab(), values.kernel);
   const ours = device instanceof ImsQueueDevice && labKernel && !values['no-module'];
   const err = (s: string) => process.stderr.write(`irqlab: ${s}\n`);
   err(`booting ${values.kernel}${values.iommu ? ' with a vIOMMU' : ''}...`);

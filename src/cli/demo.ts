@@ -5,7 +5,7 @@ import { Testbed } from '../lab/testbed.ts';
 import { fireInRounds } from '../lab/rounds.ts';
 import { table } from './table.ts';
 
-const help = `usage: irqlab demo [--kernel 6.12|7.3] [--no-iommu] [--rounds N]
+const help = `usage: irqlab demo [--kernel 6.12|7.3|6.12-debug|7.3-debug] [--no-iommu] [--rounds N]
 
 Boots a Debian guest (TCG, a few seconds) against the reference ims-queue
 device with the irqlab guest module, fires every MSI-X vector and every queue's

@@ -38,11 +38,20 @@ export async function run(): Promise<number> {
       const lab = loadLab();
       const v = qemuVersion(lab.qemu.bin);
       rows.push({ what: 'QEMU (vfio-user client)', status: v ? 'ok' : 'broken', detail: v ? `${v} at ${lab.qemu.bin}` : `${lab.qemu.bin} does not run: run make setup` });
-      for (const [series, k] of Object.entries(lab.kernels)) {
+      for (const [name, k] of Object.entries(lab.kernels)) {
         const ok = existsSync(k.vmlinuz);
-        rows.push({ what: `guest kernel ${series}`, status: ok ? 'ok' : 'missing', detail: ok ? `${k.release} (${k.vmlinuz})` : `${k.vmlinuz} is gone: run make setup` });
-        const ko = join(home, 'modules', series, 'irqlab.ko');
-        rows.push({ what: `guest module for ${series}`, status: existsSync(ko) ? 'ok' : 'missing', detail: existsSync(ko) ? ko : 'not built: run make setup' });
+        const what = k.debug ? `debug kernel ${name}` : `guest kernel ${name}`;
+        const checkers = k.debug ? `; checkers: ${k.debug.checkers.join(', ')}` : '';
+        rows.push({ what, status: ok ? 'ok' : 'missing', detail: ok ? `${k.release} (${k.vmlinuz}${checkers})` : `${k.vmlinuz} is gone: run make setup` });
+        const ko = join(home, 'modules', name, 'irqlab.ko');
+        rows.push({ what: `guest module for ${name}`, status: existsSync(ko) ? 'ok' : 'missing', detail: existsSync(ko) ? ko : 'not built: run make setup' });
+        const ep = lab.endpoint.modules[name];
+        rows.push({ what: `pci_endpoint_test.ko for ${name}`, status: ep && existsSync(ep) ? 'ok' : 'missing', detail: ep ?? 'not built: run make setup' });
+      }
+      rows.push({ what: 'pcitest (6.12 tools/pci)', status: existsSync(lab.endpoint.pcitest) ? 'ok' : 'missing', detail: lab.endpoint.pcitest });
+      rows.push({ what: 'pci_endpoint kselftest (7.3)', status: existsSync(lab.endpoint.kselftest) ? 'ok' : 'missing', detail: lab.endpoint.kselftest });
+      for (const [series, src] of Object.entries(lab.sources)) {
+        rows.push({ what: `kernel source ${series}`, status: existsSync(src.path) ? 'ok' : 'missing', detail: `linux-source-${series} ${src.version} (${src.path})` });
       }
       const br = (lab.buildroot as { path?: string } | undefined)?.path;
       rows.push({ what: 'module build root (trixie)', status: br && existsSync(br) ? 'ok' : 'missing', detail: br ?? 'run make setup' });

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { loadScenario, runScenarioFile } from '../scenario/scenario.ts';
 
-const help = `usage: irqlab run SCENARIO.ts [--kernel 6.12|7.3|PATH] [--iommu]
+const help = `usage: irqlab run SCENARIO.ts [--kernel 6.12|7.3|6.12-debug|7.3-debug|PATH] [--iommu]
 
 Runs a scenario script: its default export receives { device, vm, driver,
 faults, ... } once a guest has booted against the reference device with the

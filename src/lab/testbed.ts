@@ -29,10 +29,13 @@ export interface TestbedOptions<D extends PciFunction> extends Omit<VmOptions, '
   onServer?: (server: VfioUserServer) => void;
 }
 
-/** The guest module built for a lab kernel series ('6.12', '7.3'). */
-export function guestModulePath(series: string): string {
-  const p = join(labHome(), 'modules', series, 'irqlab.ko');
-  if (!existsSync(p)) throw new Error(`the irqlab guest module for ${series} is not built (${p}): run make setup`);
+/** The guest module built by `make setup` for a lab kernel ('6.12', '7.3', '6.12-debug', '7.3-debug'). */
+export function guestModulePath(kernel: string): string {
+  if (kernel.includes('/')) {
+    throw new Error(`irqlab.ko is built only for the lab's kernels, not for ${kernel}: build it for that kernel and pass it in modules, with module: false`);
+  }
+  const p = join(labHome(), 'modules', kernel, 'irqlab.ko');
+  if (!existsSync(p)) throw new Error(`the irqlab guest module for ${kernel} is not built (${p}): run make setup`);
   return p;
 }
 
