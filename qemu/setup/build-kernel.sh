@@ -58,8 +58,9 @@ IB="$LINUX_MNT/build/$NAME"                 # ... and as the build root sees it
 IS="$LINUX_MNT/src/$SERIES"
 LOG="$LOG_DIR/kernel-$NAME.log"
 mkdir -p "$LOG_DIR" "$LINUX_HOME/build"
-# What the build depends on: a change rebuilds.
-KEY="recipe=$RECIPE source=$SRC_VER fragments=$(cat "${FRAGMENTS[@]}" | sha256sum | cut -c1-16)"
+# What the build depends on: a change rebuilds. Of the fragments, only their options count
+# (a reworded comment rebuilds nothing).
+KEY="recipe=$RECIPE source=$SRC_VER fragments=$(grep -hE '^(CONFIG_|# CONFIG_[A-Za-z0-9_]+ is not set)' "${FRAGMENTS[@]}" | sha256sum | cut -c1-16)"
 
 if [[ $FORCE == 0 ]] && load_state "$STATE" 2>/dev/null && [[ "${KB_KEY:-}" == "$KEY" ]]; then
     rel_var="K_REL_$SVAR"
@@ -78,6 +79,8 @@ T0=$(now_ms)
 if [[ $FORCE == 1 || "$(cat "$B/.irqlab-source" 2>/dev/null)" != "$SRC_VER" ]]; then
     rm -rf "$B"
 fi
+SCRATCH=1
+[[ -f "$B/vmlinux" ]] && SCRATCH=0
 mkdir -p "$B/irqlab-fragments"
 printf '%s\n' "$SRC_VER" >"$B/.irqlab-source"
 FRAGS_IN=()
@@ -147,7 +150,11 @@ progress() {
     done
 }
 jobs=$(nproc); [[ $jobs -le 2 ]] || jobs=2
-say "$NAME: building bzImage and modules (make -j$jobs; about $expect objects; log: $LOG)..."
+if [[ $SCRATCH == 1 ]]; then
+    say "$NAME: building bzImage and modules (make -j$jobs; about $expect objects; log: $LOG)..."
+else
+    say "$NAME: rebuilding what the new options touch in the kept tree (make -j$jobs; at most $expect objects; log: $LOG)..."
+fi
 progress &
 PROGRESS_PID=$!
 trap 'kill "$PROGRESS_PID" 2>/dev/null || true' EXIT
@@ -156,7 +163,10 @@ if ! kmake -j"$jobs" bzImage modules; then
 fi
 kill "$PROGRESS_PID" 2>/dev/null || true
 wait "$PROGRESS_PID" 2>/dev/null || true
-objects=$(grep -c '^  CC' "$LOG" || true)
+compiled=$(grep -c '^  CC' "$LOG" || true)
+# The count of a whole build is what later progress lines measure against.
+objects="$compiled"
+[[ $SCRATCH == 1 ]] || objects="$expect"
 
 # ---- install -------------------------------------------------------------------------
 REL="$(cat "$B/include/config/kernel.release")"
@@ -186,4 +196,4 @@ for c in "${CHECKERS[@]}"; do grep -qx "CONFIG_$c=y" "$OUT/config" && checkers+=
     state_line "KB_SECONDS_$SVAR" "$(elapsed "$T0")"
     state_line "KB_CHECKERS_$SVAR" "${checkers[*]}"
 } | write_state "$STATE"
-say "$NAME: ready: $REL in $(elapsed "$T0") s ($objects objects; checkers: ${checkers[*]})"
+say "$NAME: ready: $REL in $(elapsed "$T0") s ($compiled objects compiled; checkers: ${checkers[*]})"
