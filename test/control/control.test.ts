@@ -84,6 +84,7 @@ test('the short rule syntax of irqlab ctl', (t) => {
   t.deepEqual(parseRuleWords(['write', '0', 'late=200']), { on: 'write', region: 0, action: { late: 200 } });
   t.deepEqual(parseRuleWords(['command', 'REGION_READ', 'error=EIO', 'p=0.5', 'seed=7']), { on: 'command', command: 'REGION_READ', action: { error: 'EIO' }, probability: 0.5, seed: 7 });
   t.deepEqual(parseRuleWords(['{"on":"dma","action":"drop"}']), { on: 'dma', action: 'drop' });
+  t.deepEqual(parseRuleWords(['dma', 'read', 'corrupt', 'count=1']), { on: 'dma', direction: 'read', action: 'corrupt', count: 1 });
   t.throws(() => parseRuleWords(['irq', 'ims', 'explode']), { message: /irq action/ });
   t.throws(() => parseRuleWords(['irq', 'drop', 'bogus=1']), { message: /unknown option bogus=/ });
   t.throws(() => parseRuleWords(['frob']), { message: /a rule starts with irq/ });
