@@ -53,9 +53,9 @@ export async function fireInRounds(o: RoundsOptions): Promise<RoundsResult> {
       await new Promise((res) => setTimeout(res, 20));
     }
   }
-  // Counted at once, no settling sleep: each round was waited for, so more
-  // than `rounds` now means the guest counted one twice; a duplicate the
-  // device sent shows in its own counters, which tests compare exactly.
+  // Counted at once, without a settling sleep: every round was waited for,
+  // so a count above `rounds` is an extra interrupt that has arrived. (A
+  // sleep here would only catch later ones on an idle machine.)
   const after = await o.counts();
   return { received: after.map((n, i) => n - before[i]), rounds: r };
 }
