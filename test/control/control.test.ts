@@ -10,23 +10,12 @@ import { listenUnix, closeFd } from '../../ffi/index.ts';
 import { ControlServer } from '../../src/control/server.ts';
 import { ControlClient, ControlError } from '../../src/control/client.ts';
 import { parseRuleWords } from '../../src/control/rule-syntax.ts';
-import { startServer } from '../helpers/server.ts';
+import { startControlled } from '../helpers/control.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { irqlabBin, spawnServe } from '../helpers/spawn-serve.ts';
 import { Region, IrqIndex } from '../../src/protocol/index.ts';
 
-async function rig(t: { teardown(fn: () => void | Promise<void>): void }) {
-  const h = startServer();
-  const path = join(h.dir, 'control.sock');
-  const cs = await ControlServer.listen(path, { device: h.device, server: h.server });
-  const ctl = await ControlClient.connect(path);
-  t.teardown(async () => {
-    ctl.close();
-    await cs.close();
-    h.close();
-  });
-  return { h, path, ctl };
-}
+const rig = startControlled;
 
 test('fault rules over the control socket act on the device; stats report them', async (t) => {
   const { h, path, ctl } = await rig(t);

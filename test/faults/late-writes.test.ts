@@ -11,18 +11,11 @@ import { ImsQueueDevice, Reg, IMS_TABLE_OFFSET } from '../../src/devices/ims-que
 import { TraceRecorder } from '../../src/trace/index.ts';
 import type { PostedRecord } from '../../src/trace/format.ts';
 import * as R from '../../src/pci/regs.ts';
-import { startServer } from '../helpers/server.ts';
+import { startDriven } from '../helpers/server.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { records } from '../trace/helpers.ts';
 
-async function rig(t: { teardown(fn: () => void): void }, device?: ImsQueueDevice) {
-  const h = startServer(device);
-  t.teardown(() => h.close());
-  const c = await h.connect();
-  await c.write16(Region.CONFIG, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_MASTER);
-  await c.dmaMap(0x100000n, 0x10000);
-  return { h, c };
-}
+const rig = (t: { teardown(fn: () => void): void }, device?: ImsQueueDevice) => startDriven(t, device);
 
 const ctrl = (s: number) => IMS_TABLE_OFFSET + s * 16 + 12;
 

@@ -10,21 +10,14 @@ import { GuestErrors, GUEST_ERROR_KINDS } from '../../src/device/guest-errors.ts
 import { TraceRecorder } from '../../src/trace/index.ts';
 import { records } from '../trace/helpers.ts';
 import * as R from '../../src/pci/regs.ts';
-import { startServer } from '../helpers/server.ts';
+import { startDriven } from '../helpers/server.ts';
 import { eventually } from '../helpers/eventually.ts';
 import type { VfioUserClient } from '../../src/client/index.ts';
 
 const slot = (s: number, field = 0) => IMS_TABLE_OFFSET + s * 16 + field;
 
 /** A client with decoding and bus mastering on, guest memory mapped for IMS messages. */
-async function rig(t: { teardown(fn: () => void): void }, device?: ImsQueueDevice) {
-  const h = startServer(device);
-  t.teardown(() => h.close());
-  const c = await h.connect();
-  await c.write16(Region.CONFIG, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_MASTER);
-  await c.dmaMap(0x100000n, 0x10000);
-  return { h, c };
-}
+const rig = (t: { teardown(fn: () => void): void }, device?: ImsQueueDevice) => startDriven(t, device);
 
 /** Programs slot s with a message (while masked, as a driver should), then unmasks it. */
 async function program(c: VfioUserClient, s: number, address: number, data: number) {

@@ -10,20 +10,13 @@ import { IMS_CTRL_MASK, IMS_CTRL_PASID_ENABLE, IMS_CTRL_PASID_SHIFT } from '../.
 import { TraceRecorder, describe } from '../../src/trace/index.ts';
 import type { IrqRecord } from '../../src/trace/format.ts';
 import * as R from '../../src/pci/regs.ts';
-import { startServer } from '../helpers/server.ts';
+import { startDriven } from '../helpers/server.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { records } from '../trace/helpers.ts';
 
 const at = (s: number, field = 0) => IMS_TABLE_OFFSET + s * 16 + field;
 
-async function rig(t: { teardown(fn: () => void): void }, device?: ImsQueueDevice) {
-  const h = startServer(device);
-  t.teardown(() => h.close());
-  const c = await h.connect();
-  await c.write16(Region.CONFIG, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_MASTER);
-  await c.dmaMap(0x100000n, 0x10000, { shareFd: true });
-  return { h, c };
-}
+const rig = (t: { teardown(fn: () => void): void }, device?: ImsQueueDevice) => startDriven(t, device, { shareFd: true });
 
 test("the PASID enable bit and PASID field are kept, read back, and shown in the trace; the message goes without them", async (t) => {
   const { h, c } = await rig(t);

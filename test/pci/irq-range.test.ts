@@ -2,13 +2,10 @@
 // never wrapped onto another vector: from the API (a RangeError), from a
 // fault rule (refused when added), from the control socket (an error reply).
 import test from 'ava';
-import { join } from 'node:path';
 import { PciFunction } from '../../src/pci/function.ts';
 import { ImsQueueDevice } from '../../src/devices/ims-queue.ts';
-import { ControlServer } from '../../src/control/server.ts';
-import { ControlClient } from '../../src/control/client.ts';
 import { RuleError } from '../../src/faults/rules.ts';
-import { startServer } from '../helpers/server.ts';
+import { startControlled } from '../helpers/control.ts';
 
 const ids = { vendor: 0xf1ab, device: 0x00fe, classCode: 0xff0000 };
 
@@ -53,15 +50,7 @@ test("a misroute rule's vector, and an irq rule's index, must exist on the devic
 });
 
 test('the control socket refuses fire with an index the device lacks, naming the range; the device keeps serving', async (t) => {
-  const h = startServer();
-  const path = join(h.dir, 'control.sock');
-  const cs = await ControlServer.listen(path, { device: h.device, server: h.server });
-  const ctl = await ControlClient.connect(path);
-  t.teardown(async () => {
-    ctl.close();
-    await cs.close();
-    h.close();
-  });
+  const { h, ctl } = await startControlled(t);
   await t.throwsAsync(ctl.fire('msix', 99), { message: 'MSI-X vector 99 does not exist (valid: 0..7)' });
   await t.throwsAsync(ctl.fire('ims', 64), { message: 'IMS slot 64 does not exist (valid: 0..63)' });
   await t.throwsAsync(ctl.fire('msix', 'x3'), { message: 'index must be a non-negative integer, got "x3"' });
