@@ -1,5 +1,7 @@
 // A late interrupt: queue 4's IMS message leaves 2 s after the completion;
-// the one after it waits behind it, so both arrive late and in order.
+// the one after it waits behind it, so both leave late and in order. They
+// leave together, so the guest's APIC may merge them into one interrupt (as
+// hardware does): the guest counts at least one, the device sent two.
 import assert from 'node:assert/strict';
 import type { ScenarioContext } from '../../src/index.ts';
 import type { IrqEvent } from '../../src/index.ts';
@@ -16,13 +18,15 @@ export default async function ({ device, driver, faults, log, eventually }: Scen
     const t0 = Date.now();
     assert.deepEqual(device.complete(4, 1), ['queued'], 'held by the fault');
     assert.deepEqual(device.complete(4, 1), ['queued'], 'not delayed itself, but behind the first');
-    await eventually('both interrupts in the guest', async () => (await driver.queueCount(4)) === before + 2, 8000);
-    const sent = events.filter(({ e }) => e.outcome === 'delivered');
-    assert.equal(sent.length, 2, 'sent once each');
+    const sent = () => events.filter(({ e }) => e.outcome === 'delivered');
+    await eventually('both interrupts sent', () => sent().length === 2, 8000);
+    await eventually('the interrupt in the guest', async () => (await driver.queueCount(4)) >= before + 1);
+    const [first, second] = sent();
     // A lower bound only: a loaded machine can make it later, never earlier.
-    assert.ok(sent[0].at - t0 >= 1950, `the first left after ${sent[0].at - t0} ms`);
-    assert.ok(sent[1].at >= sent[0].at, 'the second did not overtake the first');
-    log(`queue 4: first interrupt sent after ${sent[0].at - t0} ms; the second followed it`);
+    assert.ok(first.at - t0 >= 1950, `the first left after ${first.at - t0} ms`);
+    assert.ok(second.at - t0 >= 1950, `the second, not delayed itself, waited behind the first (left after ${second.at - t0} ms)`);
+    assert.equal(sent().length, 2, 'sent once each');
+    log(`queue 4: first interrupt sent after ${first.at - t0} ms; the second followed it; the guest counted ${(await driver.queueCount(4)) - before}`);
   } finally {
     device.off('irq', watch);
   }
