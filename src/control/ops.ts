@@ -5,7 +5,8 @@
 import type { PciFunction } from '../pci/function.ts';
 import type { VfioUserServer } from '../server/server.ts';
 import { ImsQueueDevice } from '../devices/ims-queue.ts';
-import { IRQ_KINDS, isIrqKind } from '../irq/events.ts';
+import { IRQ_KINDS, isIrqKind, type IrqKind } from '../irq/events.ts';
+import { parseRule } from '../faults/rules.ts';
 
 export interface ControlTarget {
   device: PciFunction;
@@ -27,11 +28,23 @@ function queueDevice(t: ControlTarget): ImsQueueDevice {
   return t.device;
 }
 
+/** How many interrupts of a kind the device has, where the function knows (undefined: the model decides). */
+function irqCount(d: PciFunction, kind: IrqKind): number | undefined {
+  switch (kind) {
+    case 'msix': return d.msix?.count ?? 0;
+    case 'msi': return d.msi?.count ?? 0;
+    case 'ims': return (d as { ims?: { slots?: unknown } }).ims?.slots as number | undefined;
+    default: return 1;
+  }
+}
+
 export const ops: Record<string, Op> = {
   info(t) {
     const s = t.server?.session;
+    const ids = t.device.spec.ids;
     return {
-      vendor: t.device.spec.ids.vendor, device: t.device.spec.ids.device,
+      name: t.device.constructor.name, vendor: ids.vendor, device: ids.device,
+      subsystemVendor: ids.subsystemVendor ?? ids.vendor, subsystem: ids.subsystem ?? 0, classCode: ids.classCode,
       socket: t.server?.socketPath, client: s ? { pid: s.peer?.pid, uid: s.peer?.uid, since: new Date(s.startedAt).toISOString() } : null,
       removed: t.device.removed, faults: t.device.faults.list().length,
     };
@@ -40,7 +53,11 @@ export const ops: Record<string, Op> = {
   fire(t, a) {
     const kind = a.kind;
     if (!isIrqKind(kind)) throw new Error(`kind must be one of ${IRQ_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
-    return { outcome: t.device.spurious(kind, int(a, 'index', 0)) };
+    const index = int(a, 'index', 0);
+    const n = irqCount(t.device, kind);
+    if (n === 0) throw new Error(`this device has no ${kind} interrupts`);
+    if (n !== undefined && index >= n) throw new Error(`${kind} ${index} does not exist: this device has ${kind} 0..${n - 1}`);
+    return { outcome: t.device.spurious(kind, index) };
   },
 
   complete(t, a) {
@@ -53,7 +70,7 @@ export const ops: Record<string, Op> = {
   },
 
   'fault.add'(t, a) {
-    return { id: t.device.faults.add(a.rule) };
+    return { id: t.device.faults.add(parseRule(a.rule)) };
   },
 
   'fault.list'(t) {
@@ -61,8 +78,13 @@ export const ops: Record<string, Op> = {
   },
 
   'fault.remove'(t, a) {
-    if (!t.device.faults.remove(String(a.id))) throw new Error(`no fault rule ${String(a.id)}`);
-    return {};
+    const id = String(a.id);
+    const rule = t.device.faults.list().find((r) => r.id === id);
+    if (!rule || !t.device.faults.remove(id)) {
+      const ids = t.device.faults.list().map((r) => r.id);
+      throw new Error(`no fault rule ${JSON.stringify(id)}; ${ids.length ? `the rules are ${ids.join(', ')}` : 'there are no rules'}`);
+    }
+    return { id, description: rule.description, seen: rule.seen, applied: rule.applied };
   },
 
   'fault.clear'(t) {
