@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { labFile, labHome, loadLab } from '../vm/lab.ts';
 import { table } from '../text/table.ts';
+import { UsageError } from './usage.ts';
 
 interface Row {
   what: string;
@@ -20,7 +21,21 @@ function qemuVersion(bin: string): string | undefined {
   }
 }
 
-export async function run(): Promise<number> {
+const help = `usage: irqlab doctor
+
+Says what the guest lab has (Node, koffi, QEMU with the vfio-user client, the
+guest kernels and modules, the module build root, busybox, pciutils for the
+guest), where it is ($IRQLAB_HOME, default ~/.cache/irqlab), and what is
+missing; exits 1 when something is. \`make setup\` in the irqlab checkout
+installs what is missing.
+`;
+
+export async function run(argv: string[] = []): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(help);
+    return 0;
+  }
+  if (argv.length) throw new UsageError(`doctor takes no arguments, got ${argv.join(' ')}`);
   const rows: Row[] = [];
   const [major] = process.versions.node.split('.').map(Number);
   rows.push({ what: 'node', status: major >= 20 ? 'ok' : 'broken', detail: `${process.version}${major >= 20 ? '' : ' (irqlab needs 20 or newer)'}` });
