@@ -4,7 +4,7 @@
 //   read REGION [OFFSET] all-ones|value=V        e.g. read 0 0x28 all-ones
 //   write REGION [OFFSET] ignore
 //   command NAME error=ERRNO|delay=MS|close     e.g. command REGION_READ delay=6000
-//   dma [read|write] drop|delay=MS
+//   dma [read|write] drop|corrupt|delay=MS
 //
 // An action is its bare name (drop, duplicate) or NAME=VALUE (delay=MS,
 // duplicate=N); the fields of its value or beside it are options too

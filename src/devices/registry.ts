@@ -1,6 +1,7 @@
 // Devices `irqlab serve/boot` can start by name, or from a user's module.
 import type { PciFunction } from '../pci/function.ts';
 import { ImsQueueDevice } from './ims-queue.ts';
+import { PciEpfTestDevice } from './pci-epf-test.ts';
 import { importUserModule, UserCodeError } from './user-module.ts';
 
 export type DeviceFactory = (opts?: Record<string, unknown>) => PciFunction;
@@ -9,6 +10,10 @@ export const builtinDevices: Record<string, { describe: string; create: DeviceFa
   'ims-queue': {
     describe: 'reference device: 8 work queues, MSI-X (8 vectors) and an IMS table (64 slots) in BAR0',
     create: (o) => new ImsQueueDevice(o as never),
+  },
+  'pci-epf-test': {
+    describe: "the kernel's PCI endpoint test function (16c3:edda): what pci_endpoint_test.ko, pcitest and the pci_endpoint kselftest drive",
+    create: (o) => new PciEpfTestDevice(o as never),
   },
 };
 

@@ -28,7 +28,7 @@ export type WriteAction = 'ignore';
 export type RegionAction = ReadAction | WriteAction;
 /** error: an errno number or name ('EIO'); a checked rule holds the number. */
 export type CommandAction = { error: number | string } | { delay: number } | 'close';
-export type DmaAction = 'drop' | { delay: number };
+export type DmaAction = 'drop' | 'corrupt' | { delay: number }; // corrupt: the first byte moved is inverted
 
 export interface When {
   /** Apply to at most this many matching events, then expire. */
@@ -208,6 +208,7 @@ export const ACTIONS: Record<ActionName, ActionDef> = {
   ignore: { on: ['write'], syntax: 'ignore', describe: () => 'ignored' },
   error: { on: ['command'], value: errnoOf, syntax: '{error: ERRNO}', describe: (a) => `error ${errnoName(Number(a.error))}` },
   close: { on: ['command'], syntax: 'close', describe: () => 'close the connection' },
+  corrupt: { on: ['dma'], syntax: 'corrupt', describe: () => 'corrupt (first byte inverted)' },
 };
 
 /** The actions a kind of rule may have. */

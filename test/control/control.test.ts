@@ -90,6 +90,7 @@ test('the short rule syntax of irqlab ctl', (t) => {
   t.deepEqual(words('command', 'REGION_READ', 'error=EIO', 'p=0.5', 'seed=7'), { on: 'command', command: Command.REGION_READ, action: { error: 5 }, probability: 0.5, seed: 7 });
   t.deepEqual(words('dma', 'write', 'delay=5'), { on: 'dma', direction: 'write', action: { delay: 5 } });
   t.deepEqual(words('{"on":"dma","action":"drop"}'), { on: 'dma', action: 'drop' });
+  t.deepEqual(words('dma', 'read', 'corrupt', 'count=1'), { on: 'dma', direction: 'read', action: 'corrupt', count: 1 });
   t.throws(() => words('irq', 'ims', 'explode'), { message: /unexpected "explode": an irq rule's action is one of drop/ });
   t.throws(() => words('irq', 'drop', 'bogus=1'), { message: /unknown option bogus=; an irq rule takes kind= index=/ });
   t.throws(() => words('frob'), { message: /a rule starts with irq, read, write, command, dma/ });
