@@ -17,7 +17,7 @@ export { VfioUserClient } from './client/index.ts';
 export { VfioError, Errno } from './protocol/index.ts';
 export { FaultEngine, type FaultEvent, type RuleStatus } from './faults/engine.ts';
 export { parseRule, describeRule, type FaultRule } from './faults/rules.ts';
-export type { Scenario, ScenarioContext, ScenarioModule } from './scenario/scenario.ts';
+export { scenario, type Scenario, type ScenarioContext, type ScenarioModule, type ScenarioOptions } from './scenario/scenario.ts';
 export { Testbed, referenceDevices, type TestbedOptions } from './lab/testbed.ts';
 export { GuestDriver } from './guest/driver.ts';
 export { TraceRecorder, readTrace } from './trace/index.ts';

@@ -56,12 +56,15 @@ export async function run(argv: string[] = []): Promise<number> {
       for (const [series, k] of Object.entries(lab.kernels)) {
         const ok = existsSync(k.vmlinuz);
         rows.push({ what: `guest kernel ${series}`, status: ok ? 'ok' : 'missing', detail: ok ? `${k.release} (${k.vmlinuz})` : `${k.vmlinuz} is gone: run make setup` });
-        const ko = join(home, 'modules', series, 'irqlab.ko');
-        rows.push({ what: `guest module for ${series}`, status: existsSync(ko) ? 'ok' : 'missing', detail: existsSync(ko) ? ko : 'not built: run make setup' });
+        for (const mod of ['irqlab.ko', 'irqlab_generic.ko']) {
+          const ko = join(home, 'modules', series, mod);
+          rows.push({ what: `${mod} for ${series}`, status: existsSync(ko) ? 'ok' : 'missing', detail: existsSync(ko) ? ko : 'not built: run make setup' });
+        }
       }
       const br = (lab.buildroot as { path?: string } | undefined)?.path;
       rows.push({ what: 'module build root (trixie)', status: br && existsSync(br) ? 'ok' : 'missing', detail: br ?? 'run make setup' });
       rows.push({ what: 'busybox (initramfs)', status: existsSync(lab.busybox) ? 'ok' : 'missing', detail: lab.busybox });
+      rows.push({ what: 'pciutils (guest lspci, setpci)', status: lab.pciutils ? 'ok' : 'missing', detail: lab.pciutils ? `${lab.pciutils.version} (${lab.pciutils.root})` : 'run make setup' });
     } catch (err) {
       rows.push({ what: 'lab', status: 'broken', detail: (err as Error).message });
     }
