@@ -12,6 +12,7 @@ const commands: Record<string, { describe: string; load: () => Promise<{ run(arg
   selftest: { describe: "run the kernel's own PCI endpoint tests (pcitest, kselftest) against pci-epf-test", load: () => import('./selftest.ts') },
   ctl: { describe: 'drive a running device through its control socket (faults, interrupts, stats)', load: () => import('./ctl.ts') },
   doctor: { describe: 'show what is installed for the guest lab, and what is missing', load: () => import('./doctor.ts') },
+  setup: { describe: 'install the guest lab (QEMU, Debian kernels, guest modules) under $IRQLAB_HOME', load: () => import('./setup.ts') },
   trace: { describe: 'show a recorded trace: messages, interrupts, DMA, faults, resets; --stats for a summary', load: () => import('./trace.ts') },
 };
 
