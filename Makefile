@@ -9,7 +9,9 @@ KERNELS := 6.12 7.3 6.12-debug 7.3-debug
 MODULE_SRC := $(wildcard qemu/guest/*.c qemu/guest/*.h) qemu/guest/Kbuild qemu/guest/Makefile
 # Example guest drivers: examples/drivers/NAME/ (with a Kbuild) builds NAME.ko.
 EXAMPLE_DRIVERS := $(notdir $(patsubst %/Kbuild,%,$(wildcard examples/drivers/*/Kbuild)))
-MODULES := $(foreach k,$(KERNELS),$(IRQLAB_HOME)/modules/$(k)/irqlab.ko \
+# The generic guest driver (irqlab_generic.ko): binds any device (irqlab boot --bind).
+GENERIC_SRC := $(wildcard qemu/guest-generic/*.c qemu/guest-generic/*.h) qemu/guest-generic/Kbuild
+MODULES := $(foreach k,$(KERNELS),$(IRQLAB_HOME)/modules/$(k)/irqlab.ko $(IRQLAB_HOME)/modules/$(k)/irqlab_generic.ko \
 	$(foreach d,$(EXAMPLE_DRIVERS),$(IRQLAB_HOME)/modules/$(k)/$(d).ko))
 N ?= 20000
 
@@ -36,6 +38,11 @@ $(IRQLAB_HOME)/modules/%/irqlab.ko: $(MODULE_SRC) $(IRQLAB_HOME)/kernels/%/relea
 	@echo "[setup] guest module: building irqlab.ko for $*"
 	@qemu/setup/build-module.sh $* qemu/guest $(dir $@) >/dev/null 2>$(IRQLAB_HOME)/logs/module-$*.log \
 		|| { tail -20 $(IRQLAB_HOME)/logs/module-$*.log; exit 1; }
+
+$(IRQLAB_HOME)/modules/%/irqlab_generic.ko: $(GENERIC_SRC) $(IRQLAB_HOME)/kernels/%/release | lab
+	@echo "[setup] guest module: building irqlab_generic.ko for $*"
+	@qemu/setup/build-module.sh $* qemu/guest-generic $(dir $@) >/dev/null 2>$(IRQLAB_HOME)/logs/generic-$*.log \
+		|| { tail -20 $(IRQLAB_HOME)/logs/generic-$*.log; exit 1; }
 
 define example_driver
 $(IRQLAB_HOME)/modules/%/$(1).ko: $(wildcard examples/drivers/$(1)/*.c examples/drivers/$(1)/*.h) examples/drivers/$(1)/Kbuild $(IRQLAB_HOME)/kernels/%/release | lab
@@ -65,7 +72,7 @@ test: setup typecheck layers
 
 # Unit and protocol tests only (no guest boots).
 test-fast: node typecheck layers
-	@npx ava test/layers test/protocol test/transport test/server test/pci test/cli/serve.test.ts test/control test/faults/faults.test.ts test/faults/late-writes.test.ts test/hardening test/trace test/epf/device.test.ts test/epf/transfers.test.ts test/epf/errors.test.ts test/epf/conformance.test.ts test/epf/results.test.ts test/epf/cli.test.ts
+	@npx ava test/layers test/protocol test/transport test/server test/pci test/cli/serve.test.ts test/cli/polish.test.ts test/control test/faults/faults.test.ts test/faults/late-writes.test.ts test/faults/strict.test.ts test/guest/generic-view.test.ts test/vm/kernel-modules.test.ts test/hardening test/trace test/epf/device.test.ts test/epf/transfers.test.ts test/epf/errors.test.ts test/epf/conformance.test.ts test/epf/results.test.ts test/epf/cli.test.ts
 
 demo: setup
 	@node src/cli/bin.mjs demo

@@ -77,7 +77,8 @@ write_manifest() {
             endpoint "$(json_obj modules "$(json_obj "${epmods[@]}")" \
                 pcitest "$(json_str "$ENDPOINT_HOME/bin/pcitest")" \
                 pcitestScript "$(json_str "$ENDPOINT_HOME/bin/pcitest.sh")" \
-                kselftest "$(json_str "$ENDPOINT_HOME/bin/pci_endpoint_test")")"
+                kselftest "$(json_str "$ENDPOINT_HOME/bin/pci_endpoint_test")")" \
+            pciutils "$(json_obj root "$(json_str "$PCIUTILS_ROOT")" archive "$(json_str "$PCIUTILS_ARCHIVE")" version "$(json_str "$PCIUTILS_VERSION")")"
         printf '\n'
     } >"$out.tmp"
     mv -f "$out.tmp" "$out"

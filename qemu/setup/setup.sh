@@ -2,7 +2,7 @@
 # irqlab lab set-up: guest-side artefacts from Debian's archive, unpacked under $IRQLAB_HOME
 # without touching the host's apt/dpkg state.
 #
-# Usage: qemu/setup/setup.sh [--refresh] [all|qemu|kernels|buildroot|busybox|linux-source|endpoint|debug|kasan]...
+# Usage: qemu/setup/setup.sh [--refresh] [all|qemu|kernels|buildroot|busybox|linux-source|endpoint|pciutils|debug|kasan]...
 #   all           everything below (default), then writes $IRQLAB_HOME/lab.json
 #   qemu          QEMU 11.1 from trixie-backports (vfio-user client) + a wrapper in $IRQLAB_HOME/bin
 #   kernels       Debian 6.12 (trixie) and 7.3 (trixie-backports) kernels: vmlinuz, config,
@@ -13,6 +13,7 @@
 #                 unpacked to $IRQLAB_HOME/linux/src/<series>
 #   endpoint      the kernel's PCI endpoint test driver (pci_endpoint_test.ko) for both stock
 #                 kernels, pcitest (6.12) and the pci_endpoint kselftest (7.3), static
+#   pciutils      lspci and setpci for the guests (trixie's pciutils with its libraries and ld.so)
 #   debug         the debug kernels 6.12-debug and 7.3-debug, built from those sources with
 #                 qemu/kconfig/lab-debug.config (lockdep & co.; the longest step)
 #   kasan         6.12-kasan: 6.12-debug with KASAN (qemu/kconfig/kasan.config); only when
@@ -27,11 +28,13 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=steps-linux.sh
 source "$IRQLAB_SETUP_DIR/steps-linux.sh"
+# shellcheck source=steps-pciutils.sh
+source "$IRQLAB_SETUP_DIR/steps-pciutils.sh"
 # shellcheck source=manifest.sh
 source "$IRQLAB_SETUP_DIR/manifest.sh"
 
 # Every step, in the order they run (each needs the ones before it).
-ALL_STEPS=(qemu kernels buildroot busybox linux-source endpoint debug)
+ALL_STEPS=(qemu kernels buildroot busybox linux-source endpoint pciutils debug)
 
 REFRESH=0
 declare -a STEPS=()
@@ -39,7 +42,7 @@ for a in "$@"; do
     case "$a" in
         --refresh|--force) REFRESH=1 ;;
         all) STEPS+=("${ALL_STEPS[@]}") ;;
-        qemu|kernels|buildroot|busybox|linux-source|endpoint|debug|kasan) STEPS+=("$a") ;;
+        qemu|kernels|buildroot|busybox|linux-source|endpoint|pciutils|debug|kasan) STEPS+=("$a") ;;
         -h|--help) usage; exit 0 ;;
         *) die "unknown argument '$a' (use: all|$(IFS='|'; echo "${ALL_STEPS[*]}")|kasan, --refresh)" ;;
     esac

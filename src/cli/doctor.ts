@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { labFile, labHome, loadLab } from '../vm/lab.ts';
 import { table } from '../text/table.ts';
+import { UsageError } from './usage.ts';
 
 interface Row {
   what: string;
@@ -20,7 +21,21 @@ function qemuVersion(bin: string): string | undefined {
   }
 }
 
-export async function run(): Promise<number> {
+const help = `usage: irqlab doctor
+
+Says what the guest lab has (Node, koffi, QEMU with the vfio-user client, the
+guest kernels and modules, the module build root, busybox, pciutils for the
+guest), where it is ($IRQLAB_HOME, default ~/.cache/irqlab), and what is
+missing; exits 1 when something is. \`make setup\` in the irqlab checkout
+installs what is missing.
+`;
+
+export async function run(argv: string[] = []): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(help);
+    return 0;
+  }
+  if (argv.length) throw new UsageError(`doctor takes no arguments, got ${argv.join(' ')}`);
   const rows: Row[] = [];
   const [major] = process.versions.node.split('.').map(Number);
   rows.push({ what: 'node', status: major >= 20 ? 'ok' : 'broken', detail: `${process.version}${major >= 20 ? '' : ' (irqlab needs 20 or newer)'}` });
@@ -44,8 +59,10 @@ export async function run(): Promise<number> {
         const ok = existsSync(k.vmlinuz);
         rows.push({ what: `${k.debug ? 'debug' : 'guest'} kernel ${name}`, status: ok ? 'ok' : 'missing', detail: ok ? `${k.release} (${rel(k.vmlinuz)})` : `${k.vmlinuz} is gone: run make setup` });
         if (k.debug) rows.push({ what: `  checkers`, status: 'ok', detail: k.debug.checkers.join(' ') });
-        const ko = join(home, 'modules', name, 'irqlab.ko');
-        rows.push({ what: `  irqlab.ko`, status: existsSync(ko) ? 'ok' : 'missing', detail: existsSync(ko) ? rel(ko) : 'not built: run make setup' });
+        for (const mod of ['irqlab.ko', 'irqlab_generic.ko']) {
+          const ko = join(home, 'modules', name, mod);
+          rows.push({ what: `  ${mod}`, status: existsSync(ko) ? 'ok' : 'missing', detail: existsSync(ko) ? rel(ko) : 'not built: run make setup' });
+        }
         const ep = lab.endpoint.modules[name];
         rows.push({ what: `  pci_endpoint_test.ko`, status: ep && existsSync(ep) ? 'ok' : 'missing', detail: ep ? rel(ep) : 'not built: run make setup' });
       }
@@ -57,6 +74,7 @@ export async function run(): Promise<number> {
       const br = (lab.buildroot as { path?: string } | undefined)?.path;
       rows.push({ what: 'module build root (trixie)', status: br && existsSync(br) ? 'ok' : 'missing', detail: br ? rel(br) : 'run make setup' });
       rows.push({ what: 'busybox (initramfs)', status: existsSync(lab.busybox) ? 'ok' : 'missing', detail: rel(lab.busybox) });
+      rows.push({ what: 'pciutils (guest lspci, setpci)', status: lab.pciutils ? 'ok' : 'missing', detail: lab.pciutils ? `${lab.pciutils.version} (${rel(lab.pciutils.root)})` : 'run make setup' });
     } catch (err) {
       rows.push({ what: 'lab', status: 'broken', detail: (err as Error).message });
     }

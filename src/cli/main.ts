@@ -1,4 +1,8 @@
 // `irqlab <command>`: one small module per command.
+import { readFileSync } from 'node:fs';
+import { UsageError } from './usage.ts';
+import { withoutOwnPaths } from '../text/user-code.ts';
+
 const commands: Record<string, { describe: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   serve: { describe: 'serve a device on a vfio-user socket', load: () => import('./serve.ts') },
   boot: { describe: 'boot a guest against a device, console on this terminal', load: () => import('./boot.ts') },
@@ -8,12 +12,17 @@ const commands: Record<string, { describe: string; load: () => Promise<{ run(arg
   selftest: { describe: "run the kernel's own PCI endpoint tests (pcitest, kselftest) against pci-epf-test", load: () => import('./selftest.ts') },
   ctl: { describe: 'drive a running device through its control socket (faults, interrupts, stats)', load: () => import('./ctl.ts') },
   doctor: { describe: 'show what is installed for the guest lab, and what is missing', load: () => import('./doctor.ts') },
+  setup: { describe: 'install the guest lab (QEMU, Debian kernels, guest modules) under $IRQLAB_HOME', load: () => import('./setup.ts') },
   trace: { describe: 'show a recorded trace: messages, interrupts, DMA, faults, resets; --stats for a summary', load: () => import('./trace.ts') },
 };
 
 function usage(): string {
   const rows = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(10)} ${c.describe}`);
-  return `usage: irqlab <command> [options]\n\ncommands:\n${rows.join('\n')}\n\nirqlab <command> --help for a command's options\n`;
+  return `usage: irqlab <command> [options]\n\ncommands:\n${rows.join('\n')}\n\nirqlab <command> --help for a command's options; irqlab --version\n`;
+}
+
+export function version(): string {
+  return String(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -21,6 +30,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`irqlab ${version()}\n`);
+    return 0;
   }
   const cmd = commands[name];
   if (!cmd) {
@@ -30,8 +43,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await (await cmd.load()).run(rest);
   } catch (err) {
-    process.stderr.write(`irqlab ${name}: ${(err as Error).message}\n`);
-    if (String((err as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
+    process.stderr.write(`irqlab ${name}: ${withoutOwnPaths((err as Error)?.message ?? String(err))}\n`);
+    if (err instanceof UsageError || String((err as { code?: string }).code).startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`(irqlab ${name} --help lists the options)\n`);
       return 2;
     }

@@ -7,6 +7,7 @@ import { VfioUserServer } from '../server/server.ts';
 import { ControlServer } from '../control/server.ts';
 import { TraceRecorder } from '../trace/index.ts';
 import { loadDevice, builtinDevices, DEFAULT_DEVICE } from '../devices/registry.ts';
+import { parentDirExists } from './paths.ts';
 
 const help = `usage: irqlab serve [DEVICE] --socket PATH [options]
 
@@ -68,7 +69,11 @@ export async function run(argv: string[]): Promise<number> {
     if (!Number.isInteger(listenFd) || listenFd < 0) throw new Error(`--fd wants a descriptor number, got ${values.fd}`);
     if (values.socket ?? values['socket-path']) throw new Error('--fd and --socket exclude each other');
   }
-  const socketPath = listenFd !== undefined ? `fd ${listenFd}` : values.socket ?? values['socket-path'] ?? defaultSocketPath(positionals[0] ?? DEFAULT_DEVICE);
+  const given = values.socket ?? values['socket-path'];
+  if (given !== undefined) parentDirExists(given, '--socket');
+  if (values.control !== undefined) parentDirExists(values.control, '--control');
+  if (values.trace !== undefined) parentDirExists(values.trace, '--trace');
+  const socketPath = listenFd !== undefined ? `fd ${listenFd}` : given ?? defaultSocketPath(positionals[0] ?? DEFAULT_DEVICE);
   if (positionals.length > 1) {
     process.stderr.write(`irqlab serve: one device at a time, got ${positionals.join(' ')}\n`);
     return 2;
@@ -86,7 +91,14 @@ export async function run(argv: string[]): Promise<number> {
     dmaObserver: rec ? (op, a, d) => rec.recordDmaAccess(op, a, d) : undefined,
   }).listen();
   rec?.attach({ server, device });
-  const control = values.control ? await ControlServer.listen(values.control, { device, server }, log) : undefined;
+  let control: ControlServer | undefined;
+  try {
+    control = values.control ? await ControlServer.listen(values.control, { device, server }, log) : undefined;
+  } catch (err) {
+    server.close(); // no socket left behind
+    await rec?.close();
+    throw err;
+  }
   process.stdout.write(`listening on ${socketPath}\n`);
 
   return await new Promise<number>((resolve) => {

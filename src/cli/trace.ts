@@ -4,11 +4,13 @@ import { readTrace, TraceFormatError } from '../trace/reader.ts';
 import { parseFilter, matches, FilterError } from '../trace/filter.ts';
 import { line, headerText, TraceStatsBuilder } from '../trace/render.ts';
 import { RECORD_KINDS, type TraceRecord } from '../trace/format.ts';
+import { RegisterNames } from '../trace/names.ts';
 
 const help = `usage: irqlab trace FILE [options]
 
-Shows a trace written by irqlab's TraceRecorder (src/trace/recorder.ts):
-one line per record -- seconds since the start, kind, what happened.
+Shows a trace written by irqlab serve/boot/run --trace FILE (or by a
+TraceRecorder in a script): one line per record -- seconds since the start,
+kind, what happened; registers by their names in the device's register maps.
 Messages: "<-" the client sent it, "->" irqlab sent it.
 
 options:
@@ -71,9 +73,11 @@ export async function run(argv: string[]): Promise<number> {
   let truncated: { bytes: number; offset: number } | undefined;
   let shown = 0;
   let limited = false;
+  let names: RegisterNames | undefined;
   try {
     for await (const r of readTrace(file, { onTruncated: (t) => (truncated = t) })) {
       if (r.kind === 'header') {
+        names = RegisterNames.fromHeader(r);
         if (stats) stats.add(r);
         else await out.write(`# ${headerText(r)}\n`);
         continue;
@@ -86,7 +90,7 @@ export async function run(argv: string[]): Promise<number> {
       }
       shown++;
       if (stats) stats.add(r as TraceRecord);
-      else await out.write(`${line(r, kindWidth)}\n`);
+      else await out.write(`${line(r, kindWidth, names)}\n`);
       if (out.closed) break;
     }
   } catch (err) {

@@ -9,6 +9,8 @@ export class ControlError extends Error {}
 
 export interface FaultStatus {
   id: string;
+  /** 1 for the rule consulted first (a rule sees only what the rules before it let through). */
+  order: number;
   description: string;
   seen: number;
   applied: number;
@@ -69,7 +71,7 @@ export class ControlClient {
     return (await this.request<{ outcomes: IrqOutcome[] }>('complete', { queue, n })).outcomes;
   }
 
-  async addFault(rule: FaultRule | Record<string, unknown>): Promise<string> {
+  async addFault(rule: FaultRule): Promise<string> {
     const wire = JSON.parse(JSON.stringify(rule, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)));
     return (await this.request<{ id: string }>('fault.add', { rule: wire })).id;
   }
@@ -78,8 +80,9 @@ export class ControlClient {
     return this.request('fault.list');
   }
 
-  async removeFault(id: string): Promise<void> {
-    await this.request('fault.remove', { id });
+  /** Removes a rule; resolves with what it was and did. */
+  removeFault(id: string): Promise<{ id: string; description: string; seen: number; applied: number }> {
+    return this.request('fault.remove', { id });
   }
 
   async clearFaults(): Promise<number> {

@@ -6,6 +6,7 @@ import type { PciFunction } from '../pci/function.ts';
 import type { VfioUserServer } from '../server/server.ts';
 import { ImsQueueDevice } from '../devices/ims-queue.ts';
 import { IRQ_KINDS, isIrqKind } from '../irq/events.ts';
+import { parseRule } from '../faults/rules.ts';
 
 export interface ControlTarget {
   device: PciFunction;
@@ -30,8 +31,10 @@ function queueDevice(t: ControlTarget): ImsQueueDevice {
 export const ops: Record<string, Op> = {
   info(t) {
     const s = t.server?.session;
+    const ids = t.device.spec.ids;
     return {
-      vendor: t.device.spec.ids.vendor, device: t.device.spec.ids.device,
+      name: t.device.constructor.name, vendor: ids.vendor, device: ids.device,
+      subsystemVendor: ids.subsystemVendor ?? ids.vendor, subsystem: ids.subsystem ?? 0, classCode: ids.classCode,
       socket: t.server?.socketPath, client: s ? { pid: s.peer?.pid, uid: s.peer?.uid, since: new Date(s.startedAt).toISOString() } : null,
       removed: t.device.removed, faults: t.device.faults.list().length,
     };
@@ -54,7 +57,7 @@ export const ops: Record<string, Op> = {
   },
 
   'fault.add'(t, a) {
-    return { id: t.device.faults.add(a.rule) };
+    return { id: t.device.faults.add(parseRule(a.rule)) };
   },
 
   'fault.list'(t) {
@@ -62,8 +65,13 @@ export const ops: Record<string, Op> = {
   },
 
   'fault.remove'(t, a) {
-    if (!t.device.faults.remove(String(a.id))) throw new Error(`no fault rule ${String(a.id)}`);
-    return {};
+    const id = String(a.id);
+    const rule = t.device.faults.list().find((r) => r.id === id);
+    if (!rule || !t.device.faults.remove(id)) {
+      const ids = t.device.faults.list().map((r) => r.id);
+      throw new Error(`no fault rule ${JSON.stringify(id)}; ${ids.length ? `the rules are ${ids.join(', ')}` : 'there are no rules'}`);
+    }
+    return { id, description: rule.description, seen: rule.seen, applied: rule.applied };
   },
 
   'fault.clear'(t) {

@@ -154,6 +154,11 @@ export class RegisterMap {
     return [...this.byName.keys()];
   }
 
+  /** Each register's name (NAME[i] in an array), offset and width: what a trace shows instead of offsets. */
+  layout(): { name: string; offset: number; width: number }[] {
+    return this.regs.map((r) => ({ name: r.name, offset: r.offset, width: r.width }));
+  }
+
   private current(r: Reg): bigint {
     if (r.access === 'WO') return 0n;
     if (r.spec.read) {

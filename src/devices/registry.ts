@@ -1,9 +1,8 @@
 // Devices `irqlab serve/boot` can start by name, or from a user's module.
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { PciFunction } from '../pci/function.ts';
 import { ImsQueueDevice } from './ims-queue.ts';
 import { PciEpfTestDevice } from './pci-epf-test.ts';
+import { importUserModule, UserCodeError } from './user-module.ts';
 
 export type DeviceFactory = (opts?: Record<string, unknown>) => PciFunction;
 
@@ -30,17 +29,36 @@ export async function loadDevice(spec: string = DEFAULT_DEVICE, opts?: Record<st
   if (!/[./]/.test(spec)) {
     throw new Error(`unknown device "${spec}"; built-in devices: ${Object.keys(builtinDevices).join(', ')}; or give a path to a module`);
   }
-  const url = pathToFileURL(resolve(spec)).href;
-  let mod: { default?: unknown };
-  try {
-    mod = await import(url);
-  } catch (err) {
-    throw new Error(`cannot load device module ${spec}: ${(err as Error).message}`);
+  const mod = await importUserModule(spec, 'device module');
+  return deviceFrom(mod.default, spec, opts);
+}
+
+/**
+ * The device a module's export stands for: a device, or a factory (called
+ * with opts) returning one. A factory's exception is reported as the
+ * module's own, with its file and line.
+ */
+export async function deviceFrom(d: unknown, where: string, opts?: Record<string, unknown>): Promise<PciFunction> {
+  let dev: unknown = d;
+  if (typeof d === 'function' && !isDevice(d)) {
+    try {
+      dev = await (d as DeviceFactory)(opts);
+    } catch (err) {
+      throw new UserCodeError(`the device factory of ${where} threw`, err);
+    }
   }
-  const d = mod.default;
-  const dev = typeof d === 'function' ? await (d as DeviceFactory)(opts) : d;
-  if (!dev || typeof (dev as PciFunction).regionRead !== 'function') {
-    throw new Error(`${spec} must export default a device (e.g. a PciFunction) or a function returning one`);
+  if (!isDevice(dev)) {
+    throw new Error(`${where} must export default a device (e.g. a PciFunction) or a function returning one; it exports ${describeValue(d)}`);
   }
-  return dev as PciFunction;
+  return dev;
+}
+
+function isDevice(d: unknown): d is PciFunction {
+  return typeof d === 'object' && d !== null && typeof (d as PciFunction).regionRead === 'function';
+}
+
+function describeValue(v: unknown): string {
+  if (v === undefined) return 'no default';
+  if (typeof v === 'function') return 'a function that returned something else';
+  return v === null ? 'null' : `a ${typeof v}`;
 }

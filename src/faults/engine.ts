@@ -5,7 +5,10 @@
 // 'fault' event (traces, statistics).
 import { EventEmitter } from 'node:events';
 import type { IrqKind } from '../irq/events.ts';
-import { parseRule, describeRule, RuleError, type FaultRule, type IrqAction, type CommandAction, type DmaAction, type RegionAction } from './rules.ts';
+import { parseRule, describeRule, RuleError, type FaultRule, type IrqAction, type DmaAction, type RegionAction } from './rules.ts';
+
+/** A command rule's action once checked: the errno is a number. */
+export type CommandFault = { error: number } | { delay: number } | 'close';
 import { prng } from './prng.ts';
 
 export interface FaultEvent {
@@ -18,6 +21,8 @@ export interface FaultEvent {
 
 export interface RuleStatus {
   id: string;
+  /** 1 for the rule consulted first: a rule sees only the events the rules before it let through. */
+  order: number;
   rule: FaultRule;
   description: string;
   /** Matching events seen, and faults applied. */
@@ -72,7 +77,15 @@ export class FaultEngine extends EventEmitter<FaultEngineEvents> {
     return this.rules.some(({ rule: r }) => r.on === 'write' && (r.action === 'late' || (typeof r.action === 'object' && 'late' in r.action)));
   }
 
-  add(input: FaultRule | unknown): string {
+  /**
+   * Adds a rule after those in force (checked again here, for callers
+   * without types: a bad one throws RuleError, as does one the device
+   * cannot carry out, from `checks`). Rules are consulted in the order they
+   * were added, and the first that applies takes the event: a rule only
+   * sees (and counts, for skip, every and count) the events the rules
+   * before it let through.
+   */
+  add(input: FaultRule): string {
     const rule = parseRule(input);
     for (const check of this.checks) {
       const wrong = check(rule);
@@ -100,7 +113,7 @@ export class FaultEngine extends EventEmitter<FaultEngineEvents> {
   }
 
   list(): RuleStatus[] {
-    return this.rules.map((r) => ({ id: r.id, rule: r.rule, description: r.description, seen: r.seen, applied: r.applied, expired: this.expired(r) }));
+    return this.rules.map((r, i) => ({ id: r.id, order: i + 1, rule: r.rule, description: r.description, seen: r.seen, applied: r.applied, expired: this.expired(r) }));
   }
 
   private expired(r: Active): boolean {
@@ -118,6 +131,7 @@ export class FaultEngine extends EventEmitter<FaultEngineEvents> {
       if (w.fromMs !== undefined && age < w.fromMs) continue;
       r.seen++;
       if (w.skip !== undefined && r.seen <= w.skip) continue;
+      if (w.every !== undefined && (r.seen - (w.skip ?? 0)) % w.every !== 0) continue;
       if (w.probability !== undefined && r.random() >= w.probability) continue;
       r.applied++;
       this.totals.set(r.id, (this.totals.get(r.id) ?? 0) + 1);
@@ -187,8 +201,8 @@ export class FaultEngine extends EventEmitter<FaultEngineEvents> {
   }
 
   /** A vfio-user command arrived: fail it, delay its reply, or close? */
-  command(command: number, name: string): CommandAction | undefined {
-    return this.take((r) => r.on === 'command' && r.command === command, name)?.rule.action as CommandAction | undefined;
+  command(command: number, name: string): CommandFault | undefined {
+    return this.take((r) => r.on === 'command' && r.command === command, name)?.rule.action as CommandFault | undefined;
   }
 
   /** The device is about to DMA. */

@@ -11,7 +11,11 @@ import { VfioUserServer, type ServerOptions } from '../server/server.ts';
 import type { PciFunction } from '../pci/function.ts';
 import { ImsQueueDevice } from '../devices/ims-queue.ts';
 import { Vm, labHome, type VmOptions } from '../vm/index.ts';
+import { loadLab, resolveKernel } from '../vm/lab.ts';
+import { resolveKernelModules } from '../vm/kernel-modules.ts';
+import { atProcessExit } from '../vm/exit-hooks.ts';
 import { GuestDriver } from '../guest/driver.ts';
+import { GenericDriver, GENERIC_MODULE, type GenericMode } from '../guest/generic.ts';
 import { checkDistinguishable, identityOf, locateDevices } from './identify.ts';
 
 export interface TestbedOptions<D extends PciFunction> extends Omit<VmOptions, 'devices' | 'modules'> {
@@ -28,6 +32,14 @@ export interface TestbedOptions<D extends PciFunction> extends Omit<VmOptions, '
    * reference device.
    */
   module?: false | { params?: string };
+  /**
+   * Bind the generic guest driver (irqlab_generic.ko) to every device that
+   * irqlab.ko does not drive, by the vendor:device in its config space: it
+   * enables MSI-X (else MSI, else INTx; or the mode given) with every vector,
+   * counts each vector in debugfs (bed.generic[i]) and lets irqlab-poke in
+   * the guest read and write the device's BARs.
+   */
+  bind?: boolean | { mode?: 'auto' | GenericMode };
   /** Extra modules to put in the initramfs (host paths). */
   modules?: string[];
   /** Options of every device's server. */
@@ -42,6 +54,8 @@ export interface TestbedOptions<D extends PciFunction> extends Omit<VmOptions, '
   onServer?: (server: VfioUserServer, device: PciFunction, index: number) => void;
 }
 
+const hex4 = (n: number) => n.toString(16).padStart(4, '0');
+
 /** The reference device's first serial number; referenceDevices() counts up from it. */
 const REFERENCE_SERIAL = 0x1ab0_0000_0000_0001n;
 
@@ -55,7 +69,7 @@ export function referenceDevices(n: number): ImsQueueDevice[] {
  * A guest module built by `make setup` for a lab kernel ('6.12', '7.3',
  * '6.12-debug', '7.3-debug'): irqlab.ko, or the example counter device's counter_drv.ko.
  */
-export function guestModulePath(kernel: string, file: 'irqlab.ko' | 'counter_drv.ko' = 'irqlab.ko'): string {
+export function guestModulePath(kernel: string, file: 'irqlab.ko' | 'counter_drv.ko' | typeof GENERIC_MODULE = 'irqlab.ko'): string {
   if (kernel.includes('/')) {
     throw new Error(`${file} is built only for the lab's kernels, not for ${kernel}: build it for that kernel and pass it in modules, with module: false`);
   }
@@ -74,10 +88,13 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
     readonly bdfs: readonly string[],
     /** devices[i]'s guest driver view: a reference device's, when the module is loaded. */
     readonly drivers: readonly (GuestDriver | undefined)[],
+    /** devices[i]'s view through the generic guest driver, when bound (TestbedOptions.bind). */
+    readonly generic: readonly (GenericDriver | undefined)[],
     readonly vm: Vm,
     /** Every server's log; with several devices each line starts with "[device N]". */
     readonly logs: string[],
-    private readonly dir: string,
+    /** Closes the servers and removes their sockets' directory. */
+    private readonly closeServers: () => void,
   ) {}
 
   /** The device (the first, with several). */
@@ -108,13 +125,35 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
     const ids = devices.map(identityOf);
     checkDistinguishable(ids);
 
+    // Everything that can be checked is checked before a socket exists: a
+    // bad kernel name must not leave a server (and its socket) behind.
+    const kernel = opts.kernel ?? '6.12';
+    const lab = typeof opts.lab === 'object' ? opts.lab : loadLab(opts.lab);
+    const resolved = resolveKernel(lab, kernel);
+    resolveKernelModules(resolved, opts.kernelModules ?? []); // a misspelt name, said now
+    const isReference = devices.map((d) => d instanceof ImsQueueDevice);
+    const wantModule = opts.module !== false && isReference.some(Boolean);
+    const modules = [...(opts.modules ?? [])];
+    if ((wantModule || opts.bind) && !resolved.release) {
+      throw new Error(`the guest modules are built for the lab kernels (${Object.keys(lab.kernels).join(', ')}), not ${kernel}: boot it without them (module: false, no bind)`);
+    }
+    if (wantModule) modules.push(guestModulePath(String(kernel)));
+    // The generic driver takes every device irqlab.ko leaves alone.
+    const bindIds = opts.bind ? [...new Set(ids.filter((_, i) => !(wantModule && isReference[i])).map((id) => `${hex4(id.vendor)}:${hex4(id.device)}`))] : [];
+    if (opts.bind && bindIds.length === 0) {
+      throw new Error('bind: every device is driven by irqlab.ko already (module: false leaves them to the generic driver)');
+    }
+    if (bindIds.length) modules.push(guestModulePath(String(kernel), GENERIC_MODULE));
     const dir = mkdtempSync(join(tmpdir(), 'irqlab-bed-'));
     const logs: string[] = [];
     const servers: VfioUserServer[] = [];
     const closeAll = () => {
+      undoExitHook();
       for (const s of servers) s.close();
       rmSync(dir, { recursive: true, force: true });
     };
+    // A process that ends (or is stopped by a signal) without stop() leaves no socket behind.
+    const undoExitHook = atProcessExit(closeAll);
     try {
       devices.forEach((device, i) => {
         const log = devices.length > 1 ? (l: string) => logs.push(`[device ${i}] ${l}`) : (l: string) => logs.push(l);
@@ -126,15 +165,10 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
       closeAll();
       throw err;
     }
-    const kernel = opts.kernel ?? '6.12';
-    const isReference = devices.map((d) => d instanceof ImsQueueDevice);
-    const wantModule = opts.module !== false && isReference.some(Boolean);
-    const modules = [...(opts.modules ?? [])];
-    if (wantModule) modules.push(guestModulePath(String(kernel)));
     let vm: Vm;
     try {
       vm = await Vm.start({
-        ...opts, kernel, modules,
+        ...opts, lab, kernel, modules,
         devices: servers.map((s, i) => ({ socket: s.socketPath, id: `irqlab${i}`, rootPort: opts.rootPort, properties: opts.deviceProperties })),
       });
     } catch (err) {
@@ -148,7 +182,15 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
       // every reference device has its debugfs and lfunc/ directories.
       if (wantModule) await vm.insmod('irqlab.ko', opts.module ? opts.module.params ?? '' : '');
       const drivers = bdfs.map((bdf, i) => (wantModule && isReference[i] ? new GuestDriver(vm, bdf) : undefined));
-      return new Testbed<D>(devices, servers, bdfs, drivers, vm, logs, dir);
+      // Modules of the lab kernel by name: modprobe loads each with its dependencies.
+      for (const m of opts.kernelModules ?? []) await vm.run(`modprobe ${m}`, { check: true, timeoutMs: 60_000 });
+      if (bindIds.length) {
+        const mode = typeof opts.bind === 'object' && opts.bind.mode ? opts.bind.mode : 'auto';
+        // Binding happens inside insmod (a dynamic id attaches at once).
+        await vm.insmod(GENERIC_MODULE, `ids=${bindIds.join(',')} mode=${mode}`);
+      }
+      const generic = bdfs.map((bdf, i) => (bindIds.length && !drivers[i] ? new GenericDriver(vm, bdf) : undefined));
+      return new Testbed<D>(devices, servers, bdfs, drivers, generic, vm, logs, closeAll);
     } catch (err) {
       await vm.stop().catch(() => {});
       closeAll();
@@ -180,8 +222,7 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
     try {
       await this.vm.stop();
     } finally {
-      for (const s of this.servers) s.close();
-      rmSync(this.dir, { recursive: true, force: true });
+      this.closeServers();
     }
   }
 }

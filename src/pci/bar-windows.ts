@@ -13,6 +13,8 @@ export interface BarWindow {
   read(offset: number, length: number): Uint8Array;
   write(offset: number, data: Uint8Array): void;
   reset?(): void;
+  /** The named registers inside it (offsets within the window), for traces. */
+  registers?(): { name: string; offset: number; width: number }[];
 }
 
 export class BarWindows {

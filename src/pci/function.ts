@@ -148,7 +148,18 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   /** Places a register map in a BAR at `offset` (reset with the device, guest errors reported). */
   addRegisters(bar: number, offset: number, map: RegisterMap, name = 'registers'): this {
     map.guestError = (kind, m) => this.guestError(kind, `BAR${bar}+0x${offset.toString(16)} ${name}: ${m}`);
-    return this.addWindow(bar, { name, offset, size: map.size, read: (o, n) => map.read(o, n), write: (o, d) => map.write(o, d), reset: () => map.reset() });
+    return this.addWindow(bar, { name, offset, size: map.size, read: (o, n) => map.read(o, n), write: (o, d) => map.write(o, d), reset: () => map.reset(), registers: () => map.layout() });
+  }
+
+  /**
+   * What sits where in the BARs, by name: each window (region, offset, size)
+   * and each named register of its register maps. Traces show these names.
+   */
+  layout(): { region: number; offset: number; size: number; name: string; register: boolean }[] {
+    return this.windows.inBar.flatMap((ws, region) => ws.flatMap((w) => [
+      { region, offset: w.offset, size: w.size, name: w.name, register: false },
+      ...(w.registers?.() ?? []).map((r) => ({ region, offset: w.offset + r.offset, size: r.width, name: r.name, register: true })),
+    ]));
   }
 
   onReset(fn: (reason: string) => void): this {

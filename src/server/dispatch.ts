@@ -13,6 +13,8 @@ import {
   handleRegionWriteMulti, handleDeviceReset, handleDeviceFeature, handleMigData,
 } from '../device/handlers.ts';
 import { handleGetIrqInfo, handleSetIrqs } from '../irq/handlers.ts';
+import { userFrame } from '../text/user-code.ts';
+import { SysError } from '../../ffi/errors.ts';
 
 export type Handler = (ctx: HandlerContext, msg: Message) => HandlerResult;
 
@@ -62,6 +64,25 @@ export function commandHandler(ctx: HandlerContext, serverInterceptors: readonly
     ctx.stats.commands++;
     const own = ctx.device.interceptors ?? NONE;
     const chain = own.length === 0 ? serverInterceptors : serverInterceptors.length === 0 ? own : [...own, ...serverInterceptors];
-    return chain.length === 0 ? dispatch(ctx, msg) : intercept(chain, ctx, msg, dispatch);
+    try {
+      const r = chain.length === 0 ? dispatch(ctx, msg) : intercept(chain, ctx, msg, dispatch);
+      return r instanceof Promise ? r.catch((err) => { throw blame(err, msg); }) : r;
+    } catch (err) {
+      throw blame(err, msg);
+    }
   };
+}
+
+/**
+ * An exception from the device's own code (a register hook, a window, an
+ * interceptor a user wrote) is the user's: the command fails with EIO and
+ * the log says where in their file it was thrown. Anything else that is not
+ * a VfioError is irqlab's own bug and stays an internal error.
+ */
+function blame(err: unknown, msg: Message): unknown {
+  if (err instanceof VfioError || err instanceof SysError || !(err instanceof Error)) return err;
+  const at = userFrame(err);
+  if (!at) return err;
+  const what = `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}`;
+  return new VfioError(Errno.EIO, `the device's code threw while handling ${commandName(msg.header.command)}: ${what} (at ${at})`);
 }

@@ -78,10 +78,15 @@ export interface TraceHeader {
   startedAt: string;
   startedAtMs: number;
   device?: TraceDevice;
+  /** What sits where in the device's BARs, for names instead of offsets (absent: unknown). */
+  layout?: TraceLayoutEntry[];
   /** Bytes the recorder may hold for the disk before it drops records. */
   bufferBytes: number;
   fields: Record<string, readonly string[]>;
 }
+
+/** [region, offset, size, name, 1 for a register / 0 for a window]. */
+export type TraceLayoutEntry = [number, number, number, string, number];
 
 export interface TraceDevice {
   name?: string;

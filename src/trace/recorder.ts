@@ -27,7 +27,7 @@ import type { PeerCred } from '../../ffi/index.ts';
 import { summarise, accessed, u64 } from './summary.ts';
 import { PackWriter } from './pack.ts';
 import { TraceWriter, FIXED_MAX, type TraceStats, type TraceWriterOptions } from './writer.ts';
-import { FIELDS, TRACE_FORMAT, TRACE_VERSION, irqlabVersion, type TraceDevice, type TraceHeader } from './format.ts';
+import { FIELDS, TRACE_FORMAT, TRACE_VERSION, irqlabVersion, type TraceDevice, type TraceHeader, type TraceLayoutEntry } from './format.ts';
 
 export type { TraceStats } from './writer.ts';
 
@@ -315,6 +315,8 @@ export class TraceRecorder {
     };
     const device = describeDevice(this.device, this.opts.deviceName);
     if (device) header.device = device;
+    const layout = layoutOf(this.device);
+    if (layout) header.layout = layout;
     // The first record of an empty buffer: it always fits.
     this.writer.append(this.packr.pack(header, RESET_BUFFER_MODE));
   }
@@ -366,6 +368,13 @@ export class TraceRecorder {
 function emitterOf(x: unknown): Emitter | undefined {
   const e = x as Partial<Emitter> | undefined;
   return e && typeof e.on === 'function' && typeof e.off === 'function' ? (e as Emitter) : undefined;
+}
+
+/** The device's windows and registers, when it can say (PciFunction.layout()). */
+function layoutOf(device: DeviceModel | undefined): TraceLayoutEntry[] | undefined {
+  const d = device as { layout?: () => { region: number; offset: number; size: number; name: string; register: boolean }[] } | undefined;
+  if (typeof d?.layout !== 'function') return undefined;
+  return d.layout().map((e) => [e.region, e.offset, e.size, e.name, e.register ? 1 : 0]);
 }
 
 function describeDevice(device: DeviceModel | undefined, name: string | undefined): TraceDevice | undefined {

@@ -11,6 +11,7 @@ import {
 import { errnoName } from '../protocol/errno.ts';
 import { table } from '../text/table.ts';
 import type { MsgRecord, Summary, TraceHeader, TraceRecord, U64 } from './format.ts';
+import type { RegisterNames } from './names.ts';
 
 /** Seconds since the start, 6 decimals, aligned up to 9999 s: "    0.512340". */
 export function formatTime(us: number): string {
@@ -40,8 +41,13 @@ function dataText(s: { value?: U64; data?: Uint8Array; count?: number }): string
   return '';
 }
 
-function at(s: Summary): string {
-  return `${regionName(s.region ?? -1)}+${hex(s.offset ?? 0)}`;
+/** Where an access went: the register's name when the trace knows it, else BARn+0xoffset. */
+function at(s: Summary, names?: RegisterNames): string {
+  return place(s.region ?? -1, Number(s.offset ?? 0), names);
+}
+
+function place(region: number, offset: number, names?: RegisterNames): string {
+  return names?.name(region, offset) ?? `${regionName(region)}+${hex(offset)}`;
 }
 
 function irqSetText(s: Summary): string {
@@ -58,7 +64,7 @@ function capsText(c: Record<string, unknown>): string {
 }
 
 /** What a message's payload said, in words. */
-export function summaryText(command: number, reply: boolean, s: Summary | null): string {
+export function summaryText(command: number, reply: boolean, s: Summary | null, names?: RegisterNames): string {
   if (!s) return '';
   if (s.malformed) return `malformed: ${s.malformed}`;
   switch (command) {
@@ -85,16 +91,16 @@ export function summaryText(command: number, reply: boolean, s: Summary | null):
     case Command.DEVICE_SET_IRQS:
       return irqSetText(s);
     case Command.REGION_READ:
-      return reply ? dataText(s).trimStart() || bytes(s.count ?? 0) : `${at(s)} ${bytes(s.count ?? 0)}`;
+      return reply ? dataText(s).trimStart() || bytes(s.count ?? 0) : `${at(s, names)} ${bytes(s.count ?? 0)}`;
     case Command.REGION_WRITE:
-      return reply ? bytes(s.count ?? 0) : `${at(s)} ${bytes(s.count ?? 0)}${dataText(s)}`;
+      return reply ? bytes(s.count ?? 0) : `${at(s, names)} ${bytes(s.count ?? 0)}${dataText(s)}`;
     case Command.DMA_READ:
       return reply ? `${hex(s.address ?? 0)} ${bytes(s.count ?? 0)}${dataText(s)}` : `${hex(s.address ?? 0)} ${bytes(s.count ?? 0)}`;
     case Command.DMA_WRITE:
       return reply ? '' : `${hex(s.address ?? 0)} ${bytes(s.count ?? 0)}${dataText(s)}`;
     case Command.REGION_WRITE_MULTI: {
       if (reply) return `${s.count} done`;
-      const shown = (s.writes ?? []).map(([r, o, n, v]) => `${regionName(r)}+${hex(o)}${dataText(v instanceof Uint8Array ? { data: v } : { value: v, count: n })}`);
+      const shown = (s.writes ?? []).map(([r, o, n, v]) => `${place(r, Number(o), names)}${dataText(v instanceof Uint8Array ? { data: v } : { value: v, count: n })}`);
       const more = (s.count ?? 0) - shown.length;
       return `${s.count} writes: ${shown.join(', ')}${more > 0 ? `, ${more} more` : ''}`;
     }
@@ -108,7 +114,7 @@ export function summaryText(command: number, reply: boolean, s: Summary | null):
   }
 }
 
-function msgText(r: MsgRecord): string {
+function msgText(r: MsgRecord, names?: RegisterNames): string {
   const arrow = r.dir === 'in' ? '<-' : '->';
   const extra = [
     r.noReply ? '(posted)' : '',
@@ -116,20 +122,20 @@ function msgText(r: MsgRecord): string {
   ].filter(Boolean).join(' ');
   let body: string;
   if (r.type === 'reply') {
-    const what = r.error ? `error ${errnoName(r.errno)}` : summaryText(r.command, true, r.summary);
+    const what = r.error ? `error ${errnoName(r.errno)}` : summaryText(r.command, true, r.summary, names);
     body = `reply #${r.id} ${r.commandName}${what ? ` ${what}` : ''}`;
   } else {
-    const what = summaryText(r.command, false, r.summary);
+    const what = summaryText(r.command, false, r.summary, names);
     body = `${r.commandName} #${r.id}${what ? ` ${what}` : ''}`;
   }
   return `${arrow} ${body}${extra ? ` ${extra}` : ''}`;
 }
 
-/** The human description of one record (without time and kind). */
-export function describe(r: TraceRecord): string {
+/** The human description of one record (without time and kind); names: the trace's register names. */
+export function describe(r: TraceRecord, names?: RegisterNames): string {
   switch (r.kind) {
     case 'msg':
-      return msgText(r);
+      return msgText(r, names);
     case 'irq': {
       const what = r.irq === 'ims' ? `ims slot ${r.index}` : r.irq === 'msix' || r.irq === 'msi' ? `${r.irq} vector ${r.index}` : r.index ? `${r.irq} ${r.index}` : r.irq;
       const msg = r.address !== undefined ? ` ${hex(r.address)}/${hex(r.data ?? 0)}` : '';
@@ -163,8 +169,8 @@ export function describe(r: TraceRecord): string {
 }
 
 /** One timeline line: time, kind padded to `kindWidth`, description. */
-export function line(r: TraceRecord, kindWidth: number): string {
-  return `${formatTime(r.t)}  ${r.kind.padEnd(kindWidth)}  ${describe(r)}`;
+export function line(r: TraceRecord, kindWidth: number, names?: RegisterNames): string {
+  return `${formatTime(r.t)}  ${r.kind.padEnd(kindWidth)}  ${describe(r, names)}`;
 }
 
 export function headerText(h: TraceHeader): string {
@@ -258,12 +264,19 @@ export class TraceStatsBuilder {
     }
 
     if (this.irqs.size) {
-      const outcomes = [...new Set([...this.irqs.values()].flatMap((m) => [...m.keys()]))].sort();
+      // "queued" is a state on the way (held by a delay fault, or waiting for a
+      // mask read by DMA): the same interrupt comes again with its outcome, so
+      // it is shown but not added to the total.
+      const all = [...new Set([...this.irqs.values()].flatMap((m) => [...m.keys()]))].sort();
+      const outcomes = all.filter((o) => o !== 'queued');
+      const queued = all.includes('queued');
       const rows = [...this.irqs.entries()].sort().map(([k, m]) => {
         const counts = outcomes.map((o) => m.get(o) ?? 0);
-        return [k, ...counts, counts.reduce((a, b) => a + b, 0)];
+        return [k, ...counts, counts.reduce((a, b) => a + b, 0), ...(queued ? [m.get('queued') ?? 0] : [])];
       });
-      out.push('', table(['interrupts', ...outcomes, 'total'], rows, ['l', ...outcomes.map(() => 'r' as const), 'r']));
+      const header = ['interrupts', ...outcomes, 'total', ...(queued ? ['queued first'] : [])];
+      out.push('', table(header, rows, ['l', ...header.slice(1).map(() => 'r' as const)]));
+      if (queued) out.push('(queued first: held back before their outcome, by a delay fault or a mask read; each counted once, by its outcome)');
     }
 
     if (this.faults.size) {

@@ -51,7 +51,7 @@ export async function boot(opts: VmOptions): Promise<Booted> {
   const undoExitHook = atProcessExit(cleanup);
   try {
     const initrd = await buildInitramfs(lab, dir, {
-      modules: plan.modules,
+      modules: plan.modules, files: plan.files, texts: plan.texts, archives: plan.archives,
       config: {
         IRQLAB_CONSOLE_LOGLEVEL: String(plan.consoleLogLevel),
         IRQLAB_AGENT_PORT: plan.agentPort === 'virtio' ? `virtio:${AGENT_PORT_NAME}` : '/dev/ttyS1',

@@ -2,7 +2,7 @@
 // the caller's kernel modules, under /irqlab.
 
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -19,6 +19,12 @@ export interface InitramfsContent {
   modules: Map<string, string>;
   /** Shell variables for /irqlab/config, sourced by init.sh. */
   config: Record<string, string>;
+  /** Other files: guest path -> host path (modes kept). */
+  files?: Map<string, string>;
+  /** Files written from text: guest path -> contents. */
+  texts?: Map<string, string>;
+  /** Prebuilt archives (cpio.gz) appended as they are: the kernel unpacks them in turn. */
+  archives?: string[];
 }
 
 /** Builds <dir>/initramfs.cpio.gz and returns its path. */
@@ -32,15 +38,27 @@ export async function buildInitramfs(lab: Lab, dir: string, content: InitramfsCo
   const config = Object.entries(content.config).map(([k, v]) => `${k}=${shellQuote(v)}\n`);
   writeFileSync(join(irqlab, 'config'), config.join(''));
   for (const [name, file] of content.modules) copyFileSync(file, join(irqlab, 'modules', name));
+  // Everything else lands where the guest expects it, laid over the archive's root.
+  const overlay = join(dir, 'overlay');
+  mkdirSync(overlay, { recursive: true });
+  for (const [guest, host] of content.files ?? []) {
+    mkdirSync(dirname(join(overlay, guest)), { recursive: true });
+    copyFileSync(host, join(overlay, guest));
+  }
+  for (const [guest, text] of content.texts ?? []) {
+    mkdirSync(dirname(join(overlay, guest)), { recursive: true });
+    writeFileSync(join(overlay, guest), text);
+  }
 
   const out = join(dir, 'initramfs.cpio.gz');
   try {
-    // build.sh [--busybox PATH] OUT [SRC[:DEST]]...: our folder becomes /irqlab.
-    await promisify(execFile)(lab.initramfs.builder, ['--busybox', lab.busybox, out, `${irqlab}:/irqlab`]);
+    // build.sh [--busybox PATH] [--overlay DIR] OUT [SRC[:DEST]]...: our folder becomes /irqlab.
+    await promisify(execFile)(lab.initramfs.builder, ['--busybox', lab.busybox, '--overlay', overlay, out, `${irqlab}:/irqlab`]);
   } catch (err) {
     const e = err as Error & { stderr?: string };
     throw new VmError(`the initramfs builder ${lab.initramfs.builder} failed: ${(e.stderr || e.message).trim()}`);
   }
+  for (const part of content.archives ?? []) appendFileSync(out, readFileSync(part));
   return out;
 }
 

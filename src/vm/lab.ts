@@ -60,6 +60,16 @@ export interface Lab {
   /** By series ('6.12', '7.3'). */
   sources: Record<string, LabSource>;
   endpoint: LabEndpoint;
+  /** lspci and setpci for the guests (setup.sh pciutils); absent in a lab set up before that step. */
+  pciutils?: LabPciutils;
+}
+
+/** trixie's pciutils with the libraries and ld.so it needs, as a root tree and as an initramfs part. */
+export interface LabPciutils {
+  version: string;
+  root: string;
+  /** A cpio.gz a boot appends to its initramfs. */
+  archive: string;
 }
 
 /** A key of lab.json's kernels (Debian's 6.12 and 7.3, the lab's debug builds of them) or a path to a bzImage. */
@@ -202,6 +212,10 @@ export function checkLab(json: unknown, file: string): Lab {
       kselftest: file_(endpointIn.kselftest, 'endpoint.kselftest'),
     },
   };
+  if (root.pciutils !== undefined) {
+    const p = obj(root.pciutils, 'pciutils');
+    lab.pciutils = { version: str(p.version, 'pciutils.version'), root: file_(p.root, 'pciutils.root', 'dir'), archive: file_(p.archive, 'pciutils.archive') };
+  }
   if (problems.length > 0) {
     throw new LabError(`${file} is not usable: ${problems.join('; ')}. Run \`make setup\` again.`);
   }

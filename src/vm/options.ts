@@ -1,11 +1,16 @@
 // What a caller may ask of a VM, and the checks that turn it into a boot plan.
 // Everything is checked before anything starts, with a message that says the fix.
 
-import { statSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { VmError } from './errors.ts';
 import { kernelBuiltIn, loadLab, resolveKernel, type KernelChoice, type Lab, type ResolvedKernel } from './lab.ts';
 import type { AgentPort, VmDevice } from './qemu-args.ts';
+import { resolveKernelModules, type KernelModuleSet } from './kernel-modules.ts';
+
+/** The generic driver's console tool, in every guest as /usr/bin/irqlab-poke. */
+const IRQLAB_POKE = fileURLToPath(new URL('../../qemu/guest-generic/irqlab-poke', import.meta.url));
 
 export type BootPhase = 'qemu-started' | 'kernel-booting' | 'agent-ready';
 
@@ -34,6 +39,14 @@ export interface VmOptions {
   devices?: VmDevice[];
   /** Host paths of kernel modules; the guest finds them in /irqlab/modules/<name>. */
   modules?: string[];
+  /**
+   * Modules of the lab kernel by name ('uio_pci_generic', 'vfio-pci'), with
+   * their dependencies, in the guest's /lib/modules for `modprobe NAME`
+   * (loaded by whoever boots: Testbed does, irqlab boot does).
+   */
+  kernelModules?: string[];
+  /** lspci and setpci in the guest (the lab's pciutils, from Debian). */
+  pciutils?: boolean;
   /** 'capture' (default) keeps the console; 'inherit' also copies it to our stdout. */
   console?: 'capture' | 'inherit';
   /** Appended to the kernel command line. */
@@ -73,6 +86,13 @@ export interface BootPlan {
   devices: VmDevice[];
   /** File name in the guest -> host path. */
   modules: Map<string, string>;
+  /** Modules of the lab kernel asked for by name, with their dependencies. */
+  kernelModules: KernelModuleSet;
+  /** Other files for the initramfs: guest path -> host path, and guest path -> contents. */
+  files: Map<string, string>;
+  texts: Map<string, string>;
+  /** Prebuilt initramfs parts appended to the boot's own (pciutils). */
+  archives: string[];
   agentPort: AgentPort;
   /** The kernel command line. */
   append: string;
@@ -86,9 +106,15 @@ export interface BootPlan {
 export function planBoot(opts: VmOptions): BootPlan {
   const lab = typeof opts.lab === 'object' ? opts.lab : loadLab(opts.lab);
   const kernel = resolveKernel(lab, opts.kernel ?? '6.12');
+  const kernelModules = resolveKernelModules(kernel, opts.kernelModules ?? []);
+  if (opts.pciutils && !lab.pciutils) throw new VmError(`the lab has no pciutils (${lab.file} predates that set-up step): run make setup`);
   return {
     lab,
     kernel,
+    kernelModules,
+    files: new Map([...kernelModules.files, ...(opts.pciutils ? kmodIndexes(kernel) : []), ['/usr/bin/irqlab-poke', IRQLAB_POKE]]),
+    texts: kernelModules.texts,
+    archives: opts.pciutils ? [lab.pciutils!.archive] : [],
     iommu: opts.iommu ?? false,
     cpus: positiveInt(opts.cpus ?? 1, 'cpus'),
     memMiB: positiveInt(opts.memMiB ?? 512, 'memMiB'),
@@ -102,6 +128,19 @@ export function planBoot(opts: VmOptions): BootPlan {
     consoleShell: opts.consoleShell === true,
     qemuArgs: opts.qemuArgs ?? [],
   };
+}
+
+/**
+ * lspci -vv names the kernel modules that could drive a function, through
+ * libkmod, which refuses to start without the kernel's module indexes: a lab
+ * kernel's go along with pciutils (about 3 MB, for names only: the modules
+ * themselves stay out unless asked for).
+ */
+function kmodIndexes(kernel: ResolvedKernel): [string, string][] {
+  if (!kernel.modules || !kernel.release) return [];
+  return ['modules.dep.bin', 'modules.alias.bin', 'modules.symbols.bin', 'modules.builtin.alias.bin', 'modules.builtin.bin']
+    .map((f) => [`/lib/modules/${kernel.release}/${f}`, join(kernel.modules!, f)] as [string, string])
+    .filter(([, host]) => existsSync(host));
 }
 
 function defaultAgentPort(kernel: ResolvedKernel): AgentPort {

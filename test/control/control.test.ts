@@ -10,10 +10,11 @@ import { listenUnix, closeFd } from '../../ffi/index.ts';
 import { ControlServer } from '../../src/control/server.ts';
 import { ControlClient, ControlError } from '../../src/control/client.ts';
 import { parseRuleWords } from '../../src/control/rule-syntax.ts';
+import { parseRule } from '../../src/faults/rules.ts';
 import { startControlled } from '../helpers/control.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { irqlabBin, spawnServe } from '../helpers/spawn-serve.ts';
-import { Region, IrqIndex } from '../../src/protocol/index.ts';
+import { Region, IrqIndex, Command } from '../../src/protocol/index.ts';
 
 const rig = startControlled;
 
@@ -43,8 +44,11 @@ test('bad requests get clear errors and the device keeps running', async (t) => 
   await t.throwsAsync(ctl.request('explode'), { instanceOf: ControlError, message: /unknown op "explode"/ });
   await t.throwsAsync(ctl.fire('nmi' as never, 0), { message: /kind must be one of/ });
   await t.throwsAsync(ctl.complete(99), { message: /queue 99 does not exist/ });
-  await t.throwsAsync(ctl.addFault({ on: 'irq', action: 'explode' }), { message: /interrupt action must be/ });
-  await t.throwsAsync(ctl.removeFault('nope'), { message: /no fault rule nope/ });
+  // Untyped callers (other languages, JSON) get the same checks as the CLI.
+  await t.throwsAsync(ctl.request('fault.add', { rule: { on: 'irq', action: 'explode' } }), { message: /unknown action "explode": an irq rule's action is one of drop/ });
+  await t.throwsAsync(ctl.request('fault.add', { rule: { on: 'irq', kind: 'msix', index: 2, action: 'drop', cuont: 1 } }), { message: /unknown field "cuont" in an irq rule \(did you mean "count"\?\); its fields are on, kind, index, action, count, skip, every/ });
+  t.deepEqual(await ctl.listFaults(), [], 'a refused rule is not in force');
+  await t.throwsAsync(ctl.removeFault('nope'), { message: /no fault rule "nope"; there are no rules/ });
   // A value that is not a request gets an error response...
   const raw = connect(path);
   raw.on('error', () => {}); // the server resets it below
@@ -63,20 +67,25 @@ test('bad requests get clear errors and the device keeps running', async (t) => 
 });
 
 test('the short rule syntax of irqlab ctl', (t) => {
-  t.deepEqual(parseRuleWords(['irq', 'ims', '3', 'drop', 'count=1']), { on: 'irq', kind: 'ims', index: 3, action: 'drop', count: 1 });
-  t.deepEqual(parseRuleWords(['irq', 'msix', 'delay=200']), { on: 'irq', kind: 'msix', action: { delay: 200 } });
-  t.deepEqual(parseRuleWords(['irq', 'ims', '1', 'duplicate=2', 'gap=50']), { on: 'irq', kind: 'ims', index: 1, action: { duplicate: 2, gapMs: 50 } });
-  t.deepEqual(parseRuleWords(['irq', 'ims', '0', 'misroute', 'data=0x41']), { on: 'irq', kind: 'ims', index: 0, action: { misroute: { data: 0x41 } } });
-  t.deepEqual(parseRuleWords(['read', '0', '0x28', 'all-ones']), { on: 'read', region: 0, offset: 0x28, action: 'all-ones' });
-  t.deepEqual(parseRuleWords(['read', '0', '0x8', 'value=3']), { on: 'read', region: 0, offset: 8, action: { value: 3 } });
-  t.deepEqual(parseRuleWords(['write', '0', '0x2000', 'late', 'length=1024']), { on: 'write', region: 0, offset: 0x2000, length: 1024, action: 'late' });
-  t.deepEqual(parseRuleWords(['write', '0', 'late=200']), { on: 'write', region: 0, action: { late: 200 } });
-  t.deepEqual(parseRuleWords(['command', 'REGION_READ', 'error=EIO', 'p=0.5', 'seed=7']), { on: 'command', command: 'REGION_READ', action: { error: 'EIO' }, probability: 0.5, seed: 7 });
-  t.deepEqual(parseRuleWords(['{"on":"dma","action":"drop"}']), { on: 'dma', action: 'drop' });
-  t.deepEqual(parseRuleWords(['dma', 'read', 'corrupt', 'count=1']), { on: 'dma', direction: 'read', action: 'corrupt', count: 1 });
-  t.throws(() => parseRuleWords(['irq', 'ims', 'explode']), { message: /irq action/ });
-  t.throws(() => parseRuleWords(['irq', 'drop', 'bogus=1']), { message: /unknown option bogus=/ });
-  t.throws(() => parseRuleWords(['frob']), { message: /a rule starts with irq/ });
+  const words = (...w: string[]) => parseRule(parseRuleWords(w));
+  t.deepEqual(words('irq', 'ims', '3', 'drop', 'count=1'), { on: 'irq', kind: 'ims', index: 3, action: 'drop', count: 1 });
+  t.deepEqual(words('irq', 'msix', 'delay=200'), { on: 'irq', kind: 'msix', action: { delay: 200 } });
+  t.deepEqual(words('irq', 'ims', '1', 'duplicate=2', 'gap=50'), { on: 'irq', kind: 'ims', index: 1, action: { duplicate: 2, gapMs: 50 } });
+  t.deepEqual(words('irq', 'ims', '1', 'duplicate'), { on: 'irq', kind: 'ims', index: 1, action: { duplicate: 1 } });
+  t.deepEqual(words('irq', 'ims', '0', 'misroute', 'data=0x41'), { on: 'irq', kind: 'ims', index: 0, action: { misroute: { data: 0x41 } } });
+  t.deepEqual(words('irq', 'msix', 'drop', 'every=3', 'skip=1'), { on: 'irq', kind: 'msix', action: 'drop', every: 3, skip: 1 });
+  t.deepEqual(words('read', '0', '0x28', 'all-ones'), { on: 'read', region: 0, offset: 0x28, action: 'all-ones' });
+  t.deepEqual(words('read', '0', '0x8', 'value=3', 'length=4'), { on: 'read', region: 0, offset: 8, length: 4, action: { value: 3 } });
+  t.deepEqual(words('command', 'REGION_READ', 'error=EIO', 'p=0.5', 'seed=7'), { on: 'command', command: Command.REGION_READ, action: { error: 5 }, probability: 0.5, seed: 7 });
+  t.deepEqual(words('write', '0', '0x2000', 'late', 'length=1024'), { on: 'write', region: 0, offset: 0x2000, length: 1024, action: 'late' });
+  t.deepEqual(words('write', '0', 'late=200'), { on: 'write', region: 0, action: { late: 200 } });
+  t.deepEqual(words('dma', 'write', 'delay=5'), { on: 'dma', direction: 'write', action: { delay: 5 } });
+  t.deepEqual(words('{"on":"dma","action":"drop"}'), { on: 'dma', action: 'drop' });
+  t.deepEqual(words('dma', 'read', 'corrupt', 'count=1'), { on: 'dma', direction: 'read', action: 'corrupt', count: 1 });
+  t.throws(() => words('irq', 'ims', 'explode'), { message: /unexpected "explode": an irq rule's action is one of drop/ });
+  t.throws(() => words('irq', 'drop', 'bogus=1'), { message: /unknown option bogus=; an irq rule takes kind= index=/ });
+  t.throws(() => words('frob'), { message: /a rule starts with irq, read, write, command, dma/ });
+  t.throws(() => words('{"on":'), { message: /the rule is not valid JSON/ });
 });
 
 test('irqlab serve --control and irqlab ctl, as a person uses them', async (t) => {
@@ -102,13 +111,13 @@ test('irqlab serve --control and irqlab ctl, as a person uses them', async (t) =
   t.regex(stats.out, /ims\s+3\s+dropped\s+1/);
   const bad = await ctl('fault', 'add', 'irq', 'ims', 'explode');
   t.is(bad.code, 1);
-  t.regex(bad.err, /irq action: drop/);
+  t.regex(bad.err, /unexpected "explode": an irq rule's action is one of drop/);
   const wrapped = await ctl('fire', 'msix', '99');
   t.is(wrapped.code, 1, 'a vector the device lacks is an error, not vector 99 mod 8');
   t.is(wrapped.err, 'irqlab ctl: MSI-X vector 99 does not exist (valid: 0..7)\n');
   t.regex(stats.out, /no guest errors/);
   t.regex((await ctl('fault', 'add', 'write', '0', '0x2000', 'late', 'length=1024')).out, /^f\d+\n$/);
-  t.regex((await ctl('fault', 'list')).out, /write region 0\+0x2000: late/);
+  t.regex((await ctl('fault', 'list')).out, /write region 0\+0x2000..0x23ff: late/);
   t.is((await ctl('info')).code, 0, 'the device still answers');
 });
 

@@ -283,7 +283,7 @@ test('irqlab trace FILE: a timeline with aligned columns, one line per record', 
   const text = body.join('\n');
   t.regex(text, /msg +<- REGION_READ #\d+ config\+0x0 4 B\n/);
   t.regex(text, /msg +-> reply #\d+ REGION_READ = 0x0001f1ab\n/);
-  t.regex(text, /msg +<- REGION_WRITE #\d+ BAR0\+0x20 4 B = 0x1234abcd \(posted\)\n/);
+  t.regex(text, /msg +<- REGION_WRITE #\d+ SCRATCH 4 B = 0x1234abcd \(posted\)\n/);
   t.regex(text, /msg +<- DEVICE_SET_IRQS #\d+ MSI-X 0\.\.3 trigger eventfd \+4 fds\n/);
   t.regex(text, /irq +msix vector 2 delivered\n/);
   t.regex(text, /msg +-> DMA_WRITE #\d+ 0xfee00000 4 B = 0x00000031 \(posted\)\n/);
