@@ -47,7 +47,7 @@ test: setup typecheck layers
 
 # Unit and protocol tests only (no guest boots).
 test-fast: node typecheck layers
-	@npx ava test/layers test/protocol test/transport test/server test/pci test/cli/serve.test.ts test/control test/faults/faults.test.ts test/hardening test/trace
+	@npx ava test/layers test/protocol test/transport test/server test/pci test/dma/pieces.test.ts test/dma/ordering.test.ts test/dma/helpers.test.ts test/cli/serve.test.ts test/control test/faults/faults.test.ts test/hardening test/trace
 
 demo: setup
 	@node src/cli/bin.mjs demo

@@ -14,7 +14,9 @@
 // (every interrupt, on its way out of its model), `accessHooks` (every region
 // access of the client), `deviceDma.hooks` (every DMA of the device) and
 // `interceptors` (every vfio-user command). Fault injection is plugged in
-// this way (device-faults.ts); its gate is the first irq hook.
+// this way (device-faults.ts); its gate is the first irq hook. Next comes
+// the DMA ordering hook (irq/dma-ordering.ts): an eventfd interrupt waits
+// for the posted DMA writes before it.
 import { EventEmitter } from 'node:events';
 import {
   DEVICE_FLAGS_PCI, DEVICE_FLAGS_RESET, PCI_NUM_REGIONS, PCI_NUM_IRQS, Region,
@@ -23,7 +25,8 @@ import {
 import type { Interceptor } from '../transport/interceptor.ts';
 import type { DeviceContext, DeviceModel, HandlerContext, IrqInfoResult, RegionAccessHook, RegionInfoResult } from '../device/model.ts';
 import type { RegisterMap } from '../device/register-map.ts';
-import { DeviceDma } from '../dma/device-dma.ts';
+import { DeviceDma, type DmaReadOptions, type DmaWriteOptions } from '../dma/device-dma.ts';
+import { DmaOrdering } from '../irq/dma-ordering.ts';
 import { applySetIrqs } from '../irq/set-irqs.ts';
 import { chainIrqHooks, type IrqHook } from '../irq/hooks.ts';
 import type { Msix } from '../irq/msix.ts';
@@ -37,7 +40,7 @@ import type { ConfigSpace } from './config-space.ts';
 import type { CapabilityOffsets } from './capabilities.ts';
 import { barAddress, type BarSpec } from './bars.ts';
 import { setUpConfig, type PciFunctionSpec } from './config-setup.ts';
-import { BarWindows, type BarWindow } from './bar-windows.ts';
+import { BarWindows, memoryWindow, type BarWindow } from './bar-windows.ts';
 import { FunctionInterrupts, type RaiseByIndex } from './interrupts.ts';
 import { attachFaults } from './device-faults.ts';
 import { reportAerError, type AerErrorOptions } from './aer.ts';
@@ -79,6 +82,8 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   readonly accessHooks: RegionAccessHook[] = [];
   /** The device's own DMA; its `hooks` see every access (fault rules while any is in force). */
   readonly deviceDma: DeviceDma;
+  /** Holds an eventfd interrupt until the posted DMA writes before it have landed (the irq hook after the gate). */
+  readonly dmaOrdering: DmaOrdering;
   /** The device's interceptors on every vfio-user command (its command fault rules while any is in force). */
   readonly interceptors: Interceptor<HandlerContext>[] = [];
   private readonly windows: BarWindows;
@@ -87,6 +92,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   private readonly resetHooks: ((reason: string) => void)[] = [];
   private ctx: DeviceContext | null = null;
   private removedConfigToo = false;
+  private resetController = new AbortController();
 
   constructor(readonly spec: PciFunctionSpec) {
     super();
@@ -101,6 +107,8 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     this.irqHook = chainIrqHooks(this.irqHooks);
     this.deviceDma = new DeviceDma(() => this.ctx?.dma ?? null);
     this.gate = attachFaults(this.faults, emit, { irqHooks: this.irqHooks, interceptors: this.interceptors, accessHooks: this.accessHooks, dmaHooks: this.deviceDma.hooks });
+    this.dmaOrdering = new DmaOrdering(this.deviceDma, (l) => this.ctx?.log(l));
+    this.irqHooks.push(this.dmaOrdering);
     this.irqs = new FunctionInterrupts({
       spec, config, caps, bars, emit, hook: this.irqHook, probeHost: this,
       addWindow: (bar, w) => this.addWindow(bar, w),
@@ -127,6 +135,32 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   addRegisters(bar: number, offset: number, map: RegisterMap, name = 'registers'): this {
     map.guestError = (m) => this.guestError(`BAR${bar}+0x${offset.toString(16)} ${name}: ${m}`);
     return this.addWindow(bar, { name, offset, size: map.size, read: (o, n) => map.read(o, n), write: (o, d) => map.write(o, d), reset: () => map.reset() });
+  }
+
+  /**
+   * Plain memory in a BAR at `offset` (default: the whole BAR): software's
+   * writes read back; zero after a reset. Returns the bytes, which the device
+   * reads and writes itself.
+   */
+  addMemory(bar: number, opts: { offset?: number; size?: number; name?: string } = {}): Uint8Array {
+    const offset = opts.offset ?? 0;
+    const size = opts.size ?? (this.bars[bar]?.size ?? 0) - offset;
+    if (!Number.isInteger(offset) || !Number.isInteger(size) || offset < 0 || size <= 0) {
+      throw new Error(`addMemory(BAR${bar}): offset ${offset} and size ${size} must be integers, offset >= 0, size > 0`);
+    }
+    const w = memoryWindow(opts.name ?? `BAR${bar} memory`, offset, size);
+    this.addWindow(bar, w);
+    return w.mem;
+  }
+
+  /**
+   * Aborted at the next reset (DEVICE_RESET, FLR, the client leaving), then
+   * replaced by a fresh one: take it when a command starts and give it to
+   * the command's async work (dmaRead/dmaWrite take it), so a reset cancels
+   * what is in flight.
+   */
+  get resetSignal(): AbortSignal {
+    return this.resetController.signal;
   }
 
   onReset(fn: (reason: string) => void): this {
@@ -180,13 +214,21 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     return this.gate.removed;
   }
 
-  /** A DMA read by the device (through its DMA hooks). */
-  dmaRead(address: bigint, length: number): Promise<Uint8Array> {
-    return this.deviceDma.read(address, length);
+  /**
+   * A DMA read by the device (through its DMA hooks), of any length: by
+   * message it goes in pieces the client survives. `signal` cancels it
+   * between pieces (resetSignal).
+   */
+  dmaRead(address: bigint, length: number, opts: DmaReadOptions = {}): Promise<Uint8Array> {
+    return this.deviceDma.read(address, length, opts);
   }
 
-  /** A DMA write by the device, posted unless told otherwise (through its DMA hooks). */
-  dmaWrite(address: bigint, data: Uint8Array, opts: { posted?: boolean } = { posted: true }): Promise<void> {
+  /**
+   * A DMA write by the device, posted unless told otherwise (through its DMA
+   * hooks), of any length. An interrupt raised after it, even without
+   * awaiting it, reaches the guest after the data (dmaOrdering).
+   */
+  dmaWrite(address: bigint, data: Uint8Array, opts: DmaWriteOptions = {}): Promise<void> {
     return this.deviceDma.write(address, data, opts);
   }
 
@@ -315,6 +357,11 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   }
 
   reset(reason = 'device reset'): void {
+    // Work started before the reset stops (its signal aborts) before the
+    // registers go back to their reset values.
+    const cancelled = this.resetController;
+    this.resetController = new AbortController();
+    cancelled.abort(resetAbort(reason));
     this.gate.reset();
     this.config.reset();
     this.irqs.reset();
@@ -333,4 +380,11 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     this.irqs.detach();
     this.ctx = null;
   }
+}
+
+/** Why a reset aborted the signal: an AbortError naming the reset. */
+function resetAbort(reason: string): Error {
+  const e = new Error(`cancelled by ${reason}`);
+  e.name = 'AbortError';
+  return e;
 }
