@@ -7,6 +7,9 @@ export IRQLAB_HOME
 KERNELS := 6.12 7.3
 MODULE_SRC := $(wildcard qemu/guest/*.c qemu/guest/*.h) qemu/guest/Kbuild qemu/guest/Makefile
 MODULES := $(foreach k,$(KERNELS),$(IRQLAB_HOME)/modules/$(k)/irqlab.ko)
+# The example drivers (examples/drivers/<name>/, each building <name>.ko), for every lab kernel too.
+EXAMPLE_DRIVERS := $(notdir $(wildcard examples/drivers/*))
+EXAMPLE_MODULES := $(foreach k,$(KERNELS),$(foreach d,$(EXAMPLE_DRIVERS),$(IRQLAB_HOME)/modules/$(k)/examples/$(d).ko))
 N ?= 20000
 
 .PHONY: all setup node lab modules typecheck layers test test-fast demo bench fuzz doctor clean
@@ -24,13 +27,21 @@ node_modules/.irqlab-installed: package.json package-lock.json
 lab:
 	@qemu/setup/setup.sh all
 
-modules: $(MODULES)
+modules: $(MODULES) $(EXAMPLE_MODULES)
 
 # Rebuilt when the module sources change or Debian's kernel release does.
 $(IRQLAB_HOME)/modules/%/irqlab.ko: $(MODULE_SRC) $(IRQLAB_HOME)/kernels/%/release | lab
 	@echo "[setup] guest module: building irqlab.ko for $*"
 	@qemu/setup/build-module.sh $* qemu/guest $(dir $@) >/dev/null 2>$(IRQLAB_HOME)/logs/module-$*.log \
 		|| { tail -20 $(IRQLAB_HOME)/logs/module-$*.log; exit 1; }
+
+define example_driver
+$(IRQLAB_HOME)/modules/%/examples/$(1).ko: $(wildcard examples/drivers/$(1)/*) $(IRQLAB_HOME)/kernels/%/release | lab
+	@echo "[setup] example driver: building $(1).ko for $$*"
+	@qemu/setup/build-module.sh $$* examples/drivers/$(1) $$(dir $$@) >/dev/null 2>$(IRQLAB_HOME)/logs/$(1)-$$*.log \
+		|| { tail -20 $(IRQLAB_HOME)/logs/$(1)-$$*.log; exit 1; }
+endef
+$(foreach d,$(EXAMPLE_DRIVERS),$(eval $(call example_driver,$(d))))
 
 $(IRQLAB_HOME)/kernels/%/release: | lab
 	@true
@@ -47,7 +58,7 @@ test: setup typecheck layers
 
 # Unit and protocol tests only (no guest boots).
 test-fast: node typecheck layers
-	@npx ava test/layers test/protocol test/transport test/server test/pci test/dma/pieces.test.ts test/dma/ordering.test.ts test/dma/helpers.test.ts test/cli/serve.test.ts test/control test/faults/faults.test.ts test/hardening test/trace
+	@npx ava test/layers test/protocol test/transport test/server test/pci test/dma/pieces.test.ts test/dma/ordering.test.ts test/dma/helpers.test.ts test/dma/example-device.test.ts test/cli/serve.test.ts test/control test/faults/faults.test.ts test/hardening test/trace
 
 demo: setup
 	@node src/cli/bin.mjs demo
