@@ -58,7 +58,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
  * alternated; off shows what it prevents.
  */
 export async function orderingCost(opts: { quick: boolean; progress: (line: string) => void }): Promise<OrderingCost | undefined> {
-  const module = join(labHome(), 'modules', '6.12', 'examples', 'dma_copy.ko');
+  const module = join(labHome(), 'modules', '6.12', 'dma_copy.ko');
   if (!existsSync(module)) {
     opts.progress(`[bench] guest: ${module} is not built (make setup): no ordering rows`);
     return undefined;

@@ -1,8 +1,8 @@
 // The device's own memory accesses (IMS slot reads, message writes, MSI-X
 // table probes, a device model's DMA) on their way to the client's memory.
-// Hooks see each one first and may drop or hold it: fault rules today
-// (src/faults/access.ts). The client's memory splits long transfers into
-// pieces it survives (dma-space.ts).
+// Hooks see each one first and may drop, damage or hold it: fault rules
+// today (src/faults/access.ts). The client's memory splits long transfers
+// into pieces it survives (dma-space.ts).
 //
 // PCIe ordering lives here too: a posted write has no completion, and a
 // later interrupt must not overtake it. Over vfio-user an interrupt through
@@ -16,8 +16,12 @@ import type { DmaSpace } from './dma-space.ts';
 
 export type DmaDirection = 'read' | 'write';
 
-/** What a hook decides about one access: undefined lets it through. */
-export type DmaVerdict = 'drop' | { delay: number } | undefined;
+/**
+ * What a hook decides about one access: undefined lets it through; 'corrupt'
+ * damages the data on the way (its first byte inverted, as a bad link or a bad
+ * buffer would).
+ */
+export type DmaVerdict = 'drop' | 'corrupt' | { delay: number } | undefined;
 
 export interface DeviceDmaHook {
   dma(direction: DmaDirection, address: bigint, length: number): DmaVerdict;
@@ -68,17 +72,18 @@ export class DeviceDma {
     let space = this.attached('read');
     const v = this.hooks.length ? this.verdict('read', address, length) : undefined;
     if (v === 'drop') throw new VfioError(Errno.EIO, `fault: DMA read of 0x${address.toString(16)} dropped`);
-    if (v) {
+    if (typeof v === 'object') {
       await sleep(v.delay, opts.signal);
       space = this.attached('read');
     }
-    const local = space.readLocal(address, length);
-    if (local) return local;
-    // A read's completion comes back behind every write sent before it.
-    const before = this.sent;
-    const data = await space.read(address, length, opts.signal);
-    this.landed = Math.max(this.landed, before);
-    return data;
+    let data = space.readLocal(address, length);
+    if (!data) {
+      // A read's completion comes back behind every write sent before it.
+      const before = this.sent;
+      data = await space.read(address, length, opts.signal);
+      this.landed = Math.max(this.landed, before);
+    }
+    return v === 'corrupt' ? corrupted(data) : data;
   }
 
   /** A write by the device, posted unless told otherwise; a dropped one simply never happens. */
@@ -89,8 +94,9 @@ export class DeviceDma {
       const space = this.attached('write');
       v = this.hooks.length ? this.verdict('write', address, data.length) : undefined;
       if (v === 'drop') return Promise.resolve();
+      if (v === 'corrupt') data = corrupted(data);
       // Shared memory is written in place, now: visible before anything sent next.
-      if (!v) return space.writeLocal(address, data) ? Promise.resolve() : this.send(space, address, data, posted, opts.signal);
+      if (typeof v !== 'object') return space.writeLocal(address, data) ? Promise.resolve() : this.send(space, address, data, posted, opts.signal);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -154,4 +160,11 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** A copy with its first byte inverted. */
+function corrupted(data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(data);
+  if (out.length) out[0] ^= 0xff;
+  return out;
 }

@@ -44,7 +44,7 @@ export interface DmaTally {
 }
 
 export function dmaCopyModule(kernel: string): string {
-  const p = join(labHome(), 'modules', kernel, 'examples', 'dma_copy.ko');
+  const p = join(labHome(), 'modules', kernel, 'dma_copy.ko');
   if (!existsSync(p)) throw new Error(`${p} is not built: run make setup`);
   return p;
 }
