@@ -7,8 +7,8 @@
 //
 // A pulse is what an endpoint with no cause register to clear sends (assert,
 // deassert a moment later): one signal. Raised while the line is masked
-// (the guest has not finished with the last one) it is latched and sent
-// once at the unmask: never lost, never repeated.
+// (the guest has not finished with the last one) it is latched, shown in
+// Interrupt Status, and sent once at the unmask: never lost, never repeated.
 import { IRQ_INFO_EVENTFD, IRQ_INFO_MASKABLE, IRQ_INFO_AUTOMASKED } from '../protocol/index.ts';
 import { IrqLines } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
@@ -87,6 +87,7 @@ export class Intx implements IrqSource {
       detail = 'INTx disabled in the command register: the pulse is lost';
     } else if (this.masked) {
       this.latched = true;
+      this.host.setStatus(true);
       outcome = 'pending';
       detail = 'masked: latched until the client unmasks';
     } else {
@@ -132,17 +133,24 @@ export class Intx implements IrqSource {
 
   unmask(): void {
     this.masked = false;
-    const latched = this.latched;
-    this.latched = false;
+    const latched = this.dropLatch();
     // One signal covers the latched pulse and a level that is still up; a
     // pulse latched before INTx was disabled is lost like any other then.
     if (latched && !this.disabled) this.host.emit({ kind: 'intx', index: 0, outcome: this.signal(), detail: 'latched pulse' });
     else this.evaluate(false);
   }
 
+  /** Forgets a latched pulse (Interrupt Status back to the level); says whether there was one. */
+  private dropLatch(): boolean {
+    if (!this.latched) return false;
+    this.latched = false;
+    this.host.setStatus(this.level);
+    return true;
+  }
+
   disable(): void {
     this.masked = false;
-    this.latched = false;
+    this.dropLatch();
   }
 
   reset(): void {
@@ -155,6 +163,6 @@ export class Intx implements IrqSource {
   detach(): void {
     this.lines.releaseAll();
     this.masked = false;
-    this.latched = false;
+    this.dropLatch();
   }
 }

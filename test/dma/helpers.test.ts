@@ -38,6 +38,7 @@ test('intx.pulse(): one signal; pulses while the line is masked latch one more, 
   t.is(dev.intx.pulse(), 'pending', 'vfio masked the line when it signalled: latched');
   t.is(dev.intx.pulse(), 'pending');
   t.is(signals(), 1, 'nothing more while masked');
+  t.is(dev.config.u16(R.PCI_STATUS) & R.PCI_STATUS_INTERRUPT, R.PCI_STATUS_INTERRUPT, 'Interrupt Status shows the latched pulse');
   await unmask();
   t.is(signals(), 2, 'the latched pulses leave as one, at the unmask');
   await unmask();
