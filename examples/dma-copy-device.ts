@@ -113,7 +113,7 @@ export class DmaCopyDevice extends PciFunction {
           : (cmd === Cmd.LOAD || cmd === Cmd.STORE) && BigInt(len) + this.address(cmd === Cmd.LOAD ? 'DST' : 'SRC') > BigInt(LOCAL_SIZE) ? `LEN ${len} at that offset runs past the ${LOCAL_SIZE}-byte local memory`
             : !this.busMaster ? 'bus mastering is off' : undefined;
     if (bad) {
-      this.guestError(`dma-copy: ${bad}; command ignored`);
+      this.guestError('device-rule', `dma-copy: ${bad}; command ignored`);
       this.regs.set('STATUS', this.regs.value('STATUS') | STATUS_ERROR);
       return;
     }
@@ -124,7 +124,7 @@ export class DmaCopyDevice extends PciFunction {
       () => this.complete(STATUS_DONE, signal),
       (err: Error) => {
         if (signal.aborted) return; // a reset: the command is gone, nothing completes
-        this.guestError(`dma-copy: command ${cmd} failed: ${err.message}`);
+        this.guestError('device-rule', `dma-copy: command ${cmd} failed: ${err.message}`);
         this.complete(STATUS_ERROR, signal);
       },
     );

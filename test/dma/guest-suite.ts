@@ -32,10 +32,13 @@ export function dmaCopySuite(cfg: DmaSuiteConfig): void {
     await dc?.stop();
   });
 
-  // Each check ends with the kernel-log watchdog: a splat fails the check that caused it.
+  // Each check ends with the kernel-log watchdog (a splat fails the check
+  // that caused it) and the device's guest errors: a correct driver makes none.
   const serial = (name: string, fn: (t: ExecutionContext) => Promise<void>) => test.serial(`${label}: ${name}`, async (t) => {
     await fn(t);
     await dc.bed.vm.kernelLog.check();
+    const g = dc.device.clearGuestErrors();
+    t.deepEqual(g.counts, {}, `guest errors:\n${g.recent.map((r) => `  ${r.kind}: ${r.message}`).join('\n')}`);
   });
 
   const clean = (t: ExecutionContext, r: { done: number; rounds: number; bad_words: number; errors: number; stale_rounds: number }, what: string) => {
