@@ -72,7 +72,7 @@ test: setup typecheck layers
 
 # Unit and protocol tests only (no guest boots).
 test-fast: node typecheck layers
-	@npx ava test/layers test/protocol test/transport test/server test/pci test/cli/serve.test.ts test/cli/polish.test.ts test/control test/faults/faults.test.ts test/faults/late-writes.test.ts test/faults/strict.test.ts test/guest/generic-view.test.ts test/vm/kernel-modules.test.ts test/hardening test/trace test/epf/device.test.ts test/epf/transfers.test.ts test/epf/errors.test.ts test/epf/conformance.test.ts test/epf/results.test.ts test/epf/cli.test.ts
+	@npx ava test/layers test/protocol test/transport test/server test/pci test/cli/serve.test.ts test/cli/polish.test.ts test/control test/faults/faults.test.ts test/faults/late-writes.test.ts test/faults/strict.test.ts test/guest/generic-view.test.ts test/vm/kernel-modules.test.ts test/hardening test/trace test/epf/device.test.ts test/epf/transfers.test.ts test/epf/errors.test.ts test/epf/conformance.test.ts test/epf/results.test.ts test/epf/cli.test.ts test/dma/pieces.test.ts test/dma/ordering.test.ts test/dma/helpers.test.ts test/dma/example-device.test.ts
 
 demo: setup
 	@node src/cli/bin.mjs demo

@@ -58,6 +58,10 @@ export const metricDefs: MetricDef[] = [
   { id: 'guest_storm_nomulti_read_after_ms', section: 'guest', label: '  the read after it, one message per write', unit: 'ms', better: 'lower', target: { kind: 'max', value: 4000, text: '<= 4 s' }, floorIs: 'none' },
   { id: 'guest_ims_per_s', section: 'guest', label: 'IMS interrupts taken, doorbell to handler', unit: '/s', better: 'higher', floorIs: 'none' },
   { id: 'guest_msix_per_s', section: 'guest', label: 'MSI-X interrupts taken, doorbell to handler', unit: '/s', better: 'higher', floorIs: 'none' },
+  { id: 'guest_order_round_us', section: 'guest', label: 'posted 16 KiB DMA write, then MSI-X (vIOMMU), per round', unit: 'us', better: 'lower', floorIs: 'none' },
+  { id: 'guest_unordered_round_us', section: 'guest', label: '  same, ordering off (the handler may see old data)', unit: 'us', better: 'lower', floorIs: 'none' },
+  { id: 'guest_order_held_us', section: 'guest', label: '  interrupt held for the writes before it', unit: 'us', better: 'lower', floorIs: 'none' },
+  { id: 'guest_unordered_stale_pct', section: 'guest', label: '  rounds with old data seen, ordering off', unit: '%', better: 'lower', floorIs: 'none' },
 ];
 
 /** One row of results.json: medians over the rounds, and each round's value. */
@@ -115,6 +119,7 @@ export function summarise(def: MetricDef, floorRounds: (number | null)[], nodeFl
 function fmt(v: number | null, unit: string): string {
   if (v === null) return '-';
   if (unit === 'us') return `${v < 10 ? v.toFixed(2) : v.toFixed(1)} us`;
+  if (unit === '%') return `${v.toFixed(1)} %`;
   if (unit === 'ms') return `${v.toFixed(0)} ms`;
   if (v >= 1e6) return `${(v / 1e6).toFixed(2)}M/s`;
   if (v >= 1e3) return `${(v / 1e3).toFixed(v >= 1e5 ? 0 : 1)}k/s`;

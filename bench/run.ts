@@ -111,6 +111,7 @@ const NOTES = [
   'server CPU: schedstat run time of all the server process threads over the client run, divided by the operations sent',
   'IMS: server and TS client share one Node thread, so the rate is the cost of both ends',
   'guest rows: one 6.12 guest (TCG), measured once after the rounds; interrupts taken: the guest rings a doorbell and waits for the interrupt its completion raises, one after the other (back-to-back interrupts on a pending vector would merge in the APIC)',
+  'ordering rows: a 6.12 guest with a vIOMMU and the example DMA engine (examples/dma-copy-device.ts, its driver\'s "order" rounds); medians of alternated runs with ordering on and off; "held": from the raise to the eventfd signal, for interrupts that had posted writes to wait for',
 ];
 
 function clientArgs(s: Sizes, mode: Mode): string[] {
@@ -317,6 +318,10 @@ function collect(records: RoundRecord[], guest: GuestBenchResult | null): Metric
     guest_storm_nomulti_absorbed_per_s: once(guest?.stormNoMulti?.absorbedPerSecond),
     guest_ims_per_s: once(guest?.ims.perSecond),
     guest_msix_per_s: once(guest?.msix.perSecond),
+    guest_order_round_us: once(guest?.ordering?.orderedUsPerRound),
+    guest_unordered_round_us: once(guest?.ordering?.unorderedUsPerRound),
+    guest_order_held_us: once(guest?.ordering?.heldUsPerInterrupt),
+    guest_unordered_stale_pct: once(guest?.ordering ? (100 * guest.ordering.unorderedStaleRounds) / guest.ordering.unorderedRounds : undefined),
   });
   return metricDefs.map((def) => {
     const v = values[def.id];

@@ -5,11 +5,14 @@ export { PciFunction, type PciFunctionSpec, type PciIds, type BarWindow } from '
 export { ConfigSpace } from './pci/config-space.ts';
 export type { CapabilitySpec, MsiSpec, MsixSpec } from './pci/capabilities.ts';
 export type { BarSpec, BarType } from './pci/bars.ts';
-export { RegisterMap, type RegisterSpec, type RegisterMapSpec, type Access } from './device/register-map.ts';
+export { RegisterMap, type RegisterSpec, type NarrowRegisterSpec, type WideRegisterSpec, type RegisterMapSpec, type Access } from './device/register-map.ts';
 export type { DeviceModel, DeviceContext, HandlerContext, RegionAccessHook } from './device/model.ts';
 export type { Interceptor } from './server/session.ts';
 export type { IrqHook, MessageOverride } from './irq/hooks.ts';
-export type { DeviceDmaHook, DmaVerdict } from './dma/device-dma.ts';
+export type { DeviceDmaHook, DmaVerdict, DmaReadOptions, DmaWriteOptions } from './dma/device-dma.ts';
+export { DMA_PIECE } from './dma/dma-space.ts';
+export { crc32, crc32Le } from './dma/crc32.ts';
+export { DmaOrdering } from './irq/dma-ordering.ts';
 export {
   ImsTable, type ImsHost, type ImsSlot,
   IMS_SLOT_SIZE, IMS_ADDR_LO, IMS_ADDR_HI, IMS_DATA, IMS_CTRL, IMS_CTRL_MASK, IMS_CTRL_PENDING,

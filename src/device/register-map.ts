@@ -4,27 +4,46 @@
 // straddling accesses behave like hardware with byte enables: a read returns
 // the bytes asked for; a write updates only the bytes written, through each
 // register's access rules, and each touched register's hook sees its merged
-// new value.
+// new value. Values are numbers for registers of up to 4 bytes and bigints
+// only for 8-byte ones.
 
 export type Access = 'RO' | 'RW' | 'W1C' | 'WO';
 
-export interface RegisterSpec {
+interface RegisterCommon {
   name: string;
   offset: number;
-  /** Bytes: 1, 2, 4 or 8 (default 4). */
-  width?: 1 | 2 | 4 | 8;
   access?: Access;
-  reset?: number | bigint;
-  /** Bits software may change (RW) or clear (W1C); default all. */
-  mask?: number | bigint;
   /** Replicates the register `count` times, `stride` bytes apart (queues...). */
   count?: number;
   stride?: number;
+}
+
+/** A register of 1, 2 or 4 bytes: its values are numbers. */
+export interface NarrowRegisterSpec extends RegisterCommon {
+  /** Bytes: 1, 2 or 4 (default 4). */
+  width?: 1 | 2 | 4;
+  reset?: number | bigint;
+  /** Bits software may change (RW) or clear (W1C); default all. */
+  mask?: number | bigint;
   /** Computes the value on read (status derived from device state...). */
   read?: (index: number) => number | bigint;
   /** Side effect after a write; `value` is the register's new value (for WO: the value written). */
-  write?: (value: number | bigint, index: number, old: number | bigint) => void;
+  write?: (value: number, index: number, old: number) => void;
 }
+
+/** An 8-byte register: its values are bigints. */
+export interface WideRegisterSpec extends RegisterCommon {
+  width: 8;
+  reset?: number | bigint;
+  mask?: number | bigint;
+  read?: (index: number) => number | bigint;
+  write?: (value: bigint, index: number, old: bigint) => void;
+}
+
+export type RegisterSpec = NarrowRegisterSpec | WideRegisterSpec;
+
+/** A hook as the map calls it: a number or a bigint by the register's width. */
+type WriteHook = (value: number | bigint, index: number, old: number | bigint) => void;
 
 export interface AccessRules {
   /** Allowed access sizes in bytes (default 1..8). */
@@ -52,7 +71,8 @@ interface Reg {
   /** mask as a number, for the whole-register fast path (width <= 4). */
   maskNum: number;
   index: number;
-  spec: RegisterSpec;
+  read?: (index: number) => number | bigint;
+  write?: WriteHook;
 }
 
 /** A bad access from software: a guest error, never thrown at the client. */
@@ -92,7 +112,8 @@ export class RegisterMap {
       const name = count > 1 ? `${s.name}[${i}]` : s.name;
       const reg: Reg = {
         name, offset, width, access: s.access ?? 'RW', reset: BigInt(s.reset ?? 0) & full,
-        mask: s.mask === undefined ? full : BigInt(s.mask) & full, maskNum: 0, index: i, spec: s,
+        mask: s.mask === undefined ? full : BigInt(s.mask) & full, maskNum: 0, index: i,
+        read: s.read, write: s.write as WriteHook | undefined,
       };
       reg.maskNum = width <= 4 ? Number(reg.mask) : 0;
       for (let b = 0; b < width; b++) {
@@ -132,10 +153,16 @@ export class RegisterMap {
     return r.width === 8 ? v : Number(v);
   }
 
-  /** The value software would read (hooks included), by register name. */
-  value(name: string): number | bigint {
+  /** The value software would read (hooks included), by name, of a register of up to 4 bytes. */
+  value(name: string): number {
     const r = this.reg(name);
-    return this.out(r, this.current(r));
+    if (r.width === 8) throw new RangeError(`register ${name} is 8 bytes wide: read it with value64('${name}')`);
+    return Number(this.current(r));
+  }
+
+  /** The value software would read, by name, of a register of any width, as a bigint. */
+  value64(name: string): bigint {
+    return this.current(this.reg(name));
   }
 
   /** Sets a register's stored value from the device side (no access rules, no hooks). */
@@ -161,9 +188,9 @@ export class RegisterMap {
 
   private current(r: Reg): bigint {
     if (r.access === 'WO') return 0n;
-    if (r.spec.read) {
+    if (r.read) {
       const full = (1n << BigInt(8 * r.width)) - 1n;
-      return BigInt(r.spec.read(r.index)) & full;
+      return BigInt(r.read(r.index)) & full;
     }
     return this.get(r);
   }
@@ -199,7 +226,7 @@ export class RegisterMap {
     if (!this.accessOk(offset, length, false)) return out.fill(0xff);
     const r = this.whole(offset, length);
     if (r) {
-      const v = r.access === 'WO' ? 0 : r.spec.read ? Number(r.spec.read(r.index)) : this.getNum(r);
+      const v = r.access === 'WO' ? 0 : r.read ? Number(r.read(r.index)) : this.getNum(r);
       for (let i = 0; i < length; i++) out[i] = (v >>> (8 * i)) & 0xff;
       return out;
     }
@@ -256,13 +283,13 @@ export class RegisterMap {
         this.readOnly(r, written);
         return;
       case 'WO':
-        r.spec.write?.((written & m) >>> 0, r.index, 0);
+        r.write?.((written & m) >>> 0, r.index, 0);
         return;
       default: {
         const old = this.getNum(r);
         const now = (r.access === 'RW' ? (old & ~m) | (written & m) : old & ~(written & m)) >>> 0;
         this.putNum(r, now);
-        r.spec.write?.(now, r.index, old);
+        r.write?.(now, r.index, old);
       }
     }
   }
@@ -287,10 +314,10 @@ export class RegisterMap {
         break;
       case 'WO':
         // Nothing is stored; the hook gets the bytes written.
-        r.spec.write?.(this.out(r, written & m), r.index, this.out(r, 0n));
+        r.write?.(this.out(r, written & m), r.index, this.out(r, 0n));
         return;
     }
     this.put(r, now);
-    r.spec.write?.(this.out(r, now), r.index, this.out(r, old));
+    r.write?.(this.out(r, now), r.index, this.out(r, old));
   }
 }

@@ -17,7 +17,6 @@
 import { randomInt } from 'node:crypto';
 import { PciFunction } from '../pci/function.ts';
 import { RegisterMap } from '../device/register-map.ts';
-import { PCI_COMMAND_INTX_DISABLE } from '../pci/regs.ts';
 import { BarMemory } from './epf/bar-memory.ts';
 import {
   readAndCheck, writeRandom, copy, type DmaPort,
@@ -104,10 +103,6 @@ export class PciEpfTestDevice extends PciFunction {
   private waiting = 0;
   /** Commands run one after the other on this chain. */
   private queue: Promise<void> = Promise.resolve();
-  /** Bumped by reset: work of an older generation stops. */
-  private generation = 0;
-  /** INTx is up until the interrupt has left (see pulseIntx). */
-  private intxHeld = false;
   /** Commands finished since reset (tests wait on it). */
   completed = 0;
 
@@ -145,7 +140,7 @@ export class PciEpfTestDevice extends PciFunction {
       access: { min: 1, max: 8, aligned: true },
       registers: [
         { name: 'MAGIC', offset: Reg.MAGIC },
-        { name: 'COMMAND', offset: Reg.COMMAND, write: (v) => this.submit(Number(v)) },
+        { name: 'COMMAND', offset: Reg.COMMAND, write: (v) => this.submit(v) },
         { name: 'STATUS', offset: Reg.STATUS },
         { name: 'SRC_ADDR_LO', offset: Reg.SRC_ADDR_LO },
         { name: 'SRC_ADDR_HI', offset: Reg.SRC_ADDR_HI },
@@ -163,25 +158,14 @@ export class PciEpfTestDevice extends PciFunction {
       ],
     });
     this.addRegisters(0, 0, this.regs);
-    // INTx is a pulse (see pulseIntx): drop the line once it has been sent,
-    // or at once if Interrupt Disable kept it from being asserted at all.
-    this.on('irq', (e) => {
-      if (e.kind !== 'intx' || !this.intxHeld) return;
-      if (e.outcome === 'delivered' || (e.outcome === 'pending' && this.command & PCI_COMMAND_INTX_DISABLE)) {
-        this.intxHeld = false;
-        this.intx.deassert();
-      }
-    });
     this.onReset(() => {
-      this.generation++;
       this.waiting = 0;
-      this.intxHeld = false;
       this.completed = 0;
     });
   }
 
   private reg(name: string): number {
-    return Number(this.regs.value(name));
+    return this.regs.value(name);
   }
 
   private addr(lo: string, hi: string): bigint {
@@ -197,9 +181,10 @@ export class PciEpfTestDevice extends PciFunction {
       command, src: this.addr('SRC_ADDR_LO', 'SRC_ADDR_HI'), dst: this.addr('DST_ADDR_LO', 'DST_ADDR_HI'),
       size: this.reg('SIZE'), checksum: this.reg('CHECKSUM'), irqType: this.reg('IRQ_TYPE'), irqNumber: this.reg('IRQ_NUMBER'),
     };
-    const gen = this.generation;
+    // A reset from now on cancels this command, waiting or running.
+    const signal = this.resetSignal;
     this.waiting++;
-    this.queue = this.queue.then(() => this.run(job, gen)).catch((err) => {
+    this.queue = this.queue.then(() => this.run(job, signal)).catch((err) => {
       this.context?.log(`pci-epf-test: command 0x${command.toString(16)} failed inside the device: ${(err as Error).stack ?? err}`);
     });
   }
@@ -209,8 +194,8 @@ export class PciEpfTestDevice extends PciFunction {
     return this.queue;
   }
 
-  private async run(job: Job, gen: number): Promise<void> {
-    if (gen !== this.generation) return;
+  private async run(job: Job, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
     // Picked up: COMMAND reads 0 again unless another is waiting, and the
     // status starts afresh (as the test function does).
     if (--this.waiting === 0) this.regs.set('COMMAND', 0);
@@ -227,17 +212,17 @@ export class PciEpfTestDevice extends PciFunction {
       case Command.RAISE_MSIX_IRQ:
         break;
       case Command.READ:
-        status = await this.transfer(job, gen, STATUS_READ_FAIL, (dma) => readAndCheck(dma, job.src, job.size, job.checksum));
+        status = await this.transfer(job, signal, STATUS_READ_FAIL, (dma) => readAndCheck(dma, job.src, job.size, job.checksum));
         break;
       case Command.WRITE:
-        status = await this.transfer(job, gen, STATUS_WRITE_FAIL, async (dma) => {
+        status = await this.transfer(job, signal, STATUS_WRITE_FAIL, async (dma) => {
           const r = await writeRandom(dma, job.dst, job.size);
           this.regs.set('CHECKSUM', r.checksum);
           return r.status;
         });
         break;
       case Command.COPY:
-        status = await this.transfer(job, gen, STATUS_COPY_FAIL, (dma) => copy(dma, job.src, job.dst, job.size));
+        status = await this.transfer(job, signal, STATUS_COPY_FAIL, (dma) => copy(dma, job.src, job.dst, job.size));
         break;
       case Command.ENABLE_DOORBELL:
         status = this.enableDoorbell();
@@ -255,14 +240,14 @@ export class PciEpfTestDevice extends PciFunction {
         this.guestError('device-rule', `pci-epf-test: COMMAND ${hex} is not one command bit of 0x${((Command.BAR_SUBRANGE_CLEAR << 1) - 1).toString(16)}; ignored`);
         return;
     }
-    if (gen !== this.generation) return;
+    if (signal.aborted) return;
     this.regs.set('STATUS', this.reg('STATUS') | status);
     this.raise(job.irqType, job.irqNumber);
     this.completed++;
   }
 
   /** Checks a transfer's parameters, then moves the data with the device's DMA. */
-  private async transfer(job: Job, gen: number, fail: number, move: (dma: DmaPort) => Promise<number>): Promise<number> {
+  private async transfer(job: Job, signal: AbortSignal, fail: number, move: (dma: DmaPort) => Promise<number>): Promise<number> {
     const what = `pci-epf-test: ${job.command === Command.READ ? 'READ' : job.command === Command.WRITE ? 'WRITE' : 'COPY'} of ${job.size} bytes`;
     if (job.size > MAX_TRANSFER) {
       this.guestError('device-rule', `${what}: SIZE is more than the ${MAX_TRANSFER >> 20} MiB the function can buffer; failed`);
@@ -281,11 +266,7 @@ export class PciEpfTestDevice extends PciFunction {
       this.guestError('device-rule', `${what}: bus mastering is off in the command register; the function cannot reach host memory`);
       return fail | (job.command === Command.WRITE ? STATUS_DST_ADDR_INVALID : STATUS_SRC_ADDR_INVALID);
     }
-    return move({
-      read: (a, n) => this.dmaRead(a, n),
-      write: (a, d, o) => this.dmaWrite(a, d, o),
-      cancelled: () => gen !== this.generation,
-    });
+    return move({ read: (a, n, o) => this.dmaRead(a, n, o), write: (a, d, o) => this.dmaWrite(a, d, o), signal });
   }
 
   // ---- interrupts ---------------------------------------------------------
@@ -294,7 +275,9 @@ export class PciEpfTestDevice extends PciFunction {
   private raise(type: number, n: number): void {
     this.regs.set('STATUS', this.reg('STATUS') | Status.IRQ_RAISED);
     if (type === IrqType.INTX) {
-      this.pulseIntx();
+      // A pulse, as DesignWare endpoints raise INTx (assert, deassert a
+      // moment later): the host driver never clears a cause.
+      this.intx.pulse();
     } else if (type === IrqType.MSI) {
       const enabled = this.msi!.enabledVectors;
       if (n < 1 || n > enabled) {
@@ -312,20 +295,6 @@ export class PciEpfTestDevice extends PciFunction {
     } else {
       this.guestError('device-rule', `pci-epf-test: IRQ_TYPE ${type} is not 0 (INTx), 1 (MSI) or 2 (MSI-X); no interrupt`);
     }
-  }
-
-  /**
-   * INTx as the test function raises it: a pulse (DesignWare endpoints
-   * assert INTA and deassert it a moment later), since the host driver never
-   * clears a cause. Through vfio the wire is an eventfd that the client
-   * unmasks after the guest's EOI: the line stays up until the interrupt has
-   * left, so a pulse raised while the previous one is still masked is not lost.
-   * With Interrupt Disable set the function may not assert INTx (PCI 3.0
-   * 6.2.2): that pulse is lost, not held for later.
-   */
-  private pulseIntx(): void {
-    this.intxHeld = true;
-    this.intx.assert();
   }
 
   // ---- inbound mapping: doorbell and BAR subranges (7.x) ------------------

@@ -38,3 +38,18 @@ export class BarWindows {
     for (const ws of this.inBar) for (const w of ws) w.reset?.();
   }
 }
+
+/**
+ * Plain memory in a BAR (a device's buffer or RAM): what software writes
+ * reads back, any size and alignment; zero after a reset. The device reaches
+ * the same bytes through `mem`.
+ */
+export function memoryWindow(name: string, offset: number, size: number): BarWindow & { mem: Uint8Array } {
+  const mem = new Uint8Array(size);
+  return {
+    name, offset, size, mem,
+    read: (o, n) => mem.slice(o, o + n),
+    write: (o, d) => mem.set(d, o),
+    reset: () => mem.fill(0),
+  };
+}

@@ -14,7 +14,9 @@
 // (every interrupt, on its way out of its model), `accessHooks` (every region
 // access of the client), `deviceDma.hooks` (every DMA of the device) and
 // `interceptors` (every vfio-user command). Fault injection is plugged in
-// this way (device-faults.ts); its gate is the first irq hook.
+// this way (device-faults.ts); its gate is the first irq hook. Next comes
+// the DMA ordering hook (irq/dma-ordering.ts): an eventfd interrupt waits
+// for the posted DMA writes before it.
 import { EventEmitter } from 'node:events';
 import {
   DEVICE_FLAGS_PCI, DEVICE_FLAGS_RESET, PCI_NUM_REGIONS, PCI_NUM_IRQS, Region,
@@ -25,7 +27,8 @@ import type { DeviceContext, DeviceModel, HandlerContext, IrqInfoResult, RegionA
 import type { RegisterMap } from '../device/register-map.ts';
 import { GuestErrors, type GuestErrorKind, type GuestErrorSummary } from '../device/guest-errors.ts';
 import { PostedWriteBuffer, type PostedWriteEvent, type LatePostedWrites } from '../device/posted-writes.ts';
-import { DeviceDma } from '../dma/device-dma.ts';
+import { DeviceDma, type DmaReadOptions, type DmaWriteOptions } from '../dma/device-dma.ts';
+import { DmaOrdering } from '../irq/dma-ordering.ts';
 import { applySetIrqs } from '../irq/set-irqs.ts';
 import { chainIrqHooks, type IrqHook } from '../irq/hooks.ts';
 import type { Msix } from '../irq/msix.ts';
@@ -39,7 +42,7 @@ import type { ConfigSpace } from './config-space.ts';
 import type { CapabilityOffsets } from './capabilities.ts';
 import { barAddress, type BarSpec } from './bars.ts';
 import { setUpConfig, type PciFunctionSpec } from './config-setup.ts';
-import { BarWindows, type BarWindow } from './bar-windows.ts';
+import { BarWindows, memoryWindow, type BarWindow } from './bar-windows.ts';
 import { FunctionInterrupts, type RaiseByIndex } from './interrupts.ts';
 import { attachFaults } from './device-faults.ts';
 import { reportAerError, type AerErrorOptions } from './aer.ts';
@@ -86,6 +89,8 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   readonly accessHooks: RegionAccessHook[] = [];
   /** The device's own DMA; its `hooks` see every access (fault rules while any is in force). */
   readonly deviceDma: DeviceDma;
+  /** Holds an eventfd interrupt until the posted DMA writes before it have landed (the irq hook after the gate). */
+  readonly dmaOrdering: DmaOrdering;
   /** The device's interceptors on every vfio-user command (its command fault rules while any is in force). */
   readonly interceptors: Interceptor<HandlerContext>[] = [];
   /** Posted writes held back until a read of the device (holdPostedWrites, 'late' fault rules). */
@@ -97,6 +102,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   private readonly resetHooks: ((reason: string) => void)[] = [];
   private ctx: DeviceContext | null = null;
   private removedConfigToo = false;
+  private resetController = new AbortController();
   private readonly guestErrorLog: GuestErrors;
 
   constructor(readonly spec: PciFunctionSpec) {
@@ -122,6 +128,8 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
       irqHooks: this.irqHooks, interceptors: this.interceptors, accessHooks: this.accessHooks, dmaHooks: this.deviceDma.hooks,
       postedWrites: this.postedWrites, irqIndex: (kind, index) => (this.irqs.has(kind) ? this.irqs.check(kind, index) : undefined),
     }));
+    this.dmaOrdering = new DmaOrdering(this.deviceDma, (l) => this.ctx?.log(l));
+    this.irqHooks.push(this.dmaOrdering);
     for (const w of spec.latePostedWrites ?? []) this.holdPostedWrites(w);
     this.irqs = new FunctionInterrupts({
       spec, config, caps, bars, emit, hook: this.irqHook, probeHost: this,
@@ -160,6 +168,32 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
       { region, offset: w.offset, size: w.size, name: w.name, register: false },
       ...(w.registers?.() ?? []).map((r) => ({ region, offset: w.offset + r.offset, size: r.width, name: r.name, register: true })),
     ]));
+  }
+
+  /**
+   * Plain memory in a BAR at `offset` (default: the whole BAR): software's
+   * writes read back; zero after a reset. Returns the bytes, which the device
+   * reads and writes itself.
+   */
+  addMemory(bar: number, opts: { offset?: number; size?: number; name?: string } = {}): Uint8Array {
+    const offset = opts.offset ?? 0;
+    const size = opts.size ?? (this.bars[bar]?.size ?? 0) - offset;
+    if (!Number.isInteger(offset) || !Number.isInteger(size) || offset < 0 || size <= 0) {
+      throw new Error(`addMemory(BAR${bar}): offset ${offset} and size ${size} must be integers, offset >= 0, size > 0`);
+    }
+    const w = memoryWindow(opts.name ?? `BAR${bar} memory`, offset, size);
+    this.addWindow(bar, w);
+    return w.mem;
+  }
+
+  /**
+   * Aborted at the next reset (DEVICE_RESET, FLR, the client leaving), then
+   * replaced by a fresh one: take it when a command starts and give it to
+   * the command's async work (dmaRead/dmaWrite take it), so a reset cancels
+   * what is in flight.
+   */
+  get resetSignal(): AbortSignal {
+    return this.resetController.signal;
   }
 
   onReset(fn: (reason: string) => void): this {
@@ -247,13 +281,21 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     return this.gate.removed;
   }
 
-  /** A DMA read by the device (through its DMA hooks). */
-  dmaRead(address: bigint, length: number): Promise<Uint8Array> {
-    return this.deviceDma.read(address, length);
+  /**
+   * A DMA read by the device (through its DMA hooks), of any length: by
+   * message it goes in pieces the client survives. `signal` cancels it
+   * between pieces (resetSignal).
+   */
+  dmaRead(address: bigint, length: number, opts: DmaReadOptions = {}): Promise<Uint8Array> {
+    return this.deviceDma.read(address, length, opts);
   }
 
-  /** A DMA write by the device, posted unless told otherwise (through its DMA hooks). */
-  dmaWrite(address: bigint, data: Uint8Array, opts: { posted?: boolean } = { posted: true }): Promise<void> {
+  /**
+   * A DMA write by the device, posted unless told otherwise (through its DMA
+   * hooks), of any length. An interrupt raised after it, even without
+   * awaiting it, reaches the guest after the data (dmaOrdering).
+   */
+  dmaWrite(address: bigint, data: Uint8Array, opts: DmaWriteOptions = {}): Promise<void> {
     return this.deviceDma.write(address, data, opts);
   }
 
@@ -410,6 +452,11 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   }
 
   reset(reason = 'device reset'): void {
+    // Work started before the reset stops (its signal aborts) before the
+    // registers go back to their reset values.
+    const cancelled = this.resetController;
+    this.resetController = new AbortController();
+    cancelled.abort(resetAbort(reason));
     this.postedWrites.reset(reason);
     this.gate.reset();
     this.config.reset();
@@ -430,4 +477,11 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     this.irqs.detach();
     this.ctx = null;
   }
+}
+
+/** Why a reset aborted the signal: an AbortError naming the reset. */
+function resetAbort(reason: string): Error {
+  const e = new Error(`cancelled by ${reason}`);
+  e.name = 'AbortError';
+  return e;
 }

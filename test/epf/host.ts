@@ -8,7 +8,8 @@ import { Region, IrqIndex, Command as Vfio, IRQ_SET_DATA_NONE, IRQ_SET_ACTION_UN
 import type { EventFd } from '../../ffi/index.ts';
 import * as R from '../../src/pci/regs.ts';
 import { PciEpfTestDevice, Reg, IrqType, MSIX_TABLE_OFFSET, type PciEpfTestOptions } from '../../src/devices/pci-epf-test.ts';
-import { crc32Le, CRC_SEED } from '../../src/devices/epf/crc32.ts';
+import { crc32Le } from '../../src/dma/crc32.ts';
+import { CRC_SEED } from '../../src/devices/epf/transfers.ts';
 import { startServer, type Harness } from '../helpers/server.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { walkCaps } from '../pci/conformance.ts';

@@ -60,9 +60,11 @@ test('partial writes merge into the register (byte enables) and the hook sees th
 
 test('8-byte registers and arrays', (t) => {
   const { m, writes } = map();
-  t.is(m.value('Q'), 0x1_0000_0002n);
+  t.is(m.value64('Q'), 0x1_0000_0002n);
   m.write(0x1c, le(5));
-  t.is(m.value('Q'), 0x5_0000_0002n);
+  t.is(m.value64('Q'), 0x5_0000_0002n);
+  t.throws(() => m.value('Q'), { message: "register Q is 8 bytes wide: read it with value64('Q')" });
+  t.is(m.value64('ARR[1]'), 0n, 'value64 reads narrow registers too');
   m.write(0x28, le(9));
   t.deepEqual(writes, [['ARR2', 9]]);
   t.is(m.value('ARR[2]'), 9);
