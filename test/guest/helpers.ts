@@ -5,7 +5,7 @@ import type { Testbed } from '../../src/lab/testbed.ts';
 import type { GuestDriver } from '../../src/guest/driver.ts';
 
 export interface GuestConfig {
-  kernel: '6.12' | '7.3';
+  kernel: '6.12' | '7.3' | '6.12-debug' | '7.3-debug';
   iommu: boolean;
   cmdline?: string;
   /** Also run the system-memory IMS checks (needs a module reload). */

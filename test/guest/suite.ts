@@ -12,6 +12,7 @@ import type { GuestDriver } from '../../src/guest/driver.ts';
 import { eventually, type GuestConfig, type GuestCtx } from './helpers.ts';
 import { imsChecks } from './ims.ts';
 import { lfuncChecks } from './lfunc.ts';
+import { kernelViewChecks } from './kernel-view.ts';
 
 export type { GuestConfig } from './helpers.ts';
 
@@ -134,4 +135,6 @@ export function guestSuite(cfg: GuestConfig): void {
   const ctx: GuestCtx = { serial, bed: () => bed, drv: () => drv, fireRounds, cfg };
   imsChecks(ctx);
   lfuncChecks(ctx);
+  // Debug kernels have irq debugfs: the kernel's own words for every chain.
+  if (cfg.kernel.endsWith('-debug')) kernelViewChecks(ctx);
 }
