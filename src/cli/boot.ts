@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import { Testbed } from '../lab/testbed.ts';
+import { checkPollUs } from '../transport/poll-mode.ts';
 import { ControlServer } from '../control/server.ts';
 import { TraceRecorder } from '../trace/index.ts';
 import { loadDevice, DEFAULT_DEVICE } from '../devices/registry.ts';
@@ -22,6 +23,7 @@ options:
   --cpus N, --mem MiB     guest CPUs (default 2) and memory (default 512)
   --control PATH          a control socket for irqlab ctl (faults, interrupts, stats)
   --trace FILE            record every message, interrupt, DMA and fault (irqlab trace FILE)
+  --poll-us N             poll mode for the device's server (see irqlab serve --help)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -36,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
       mem: { type: 'string', default: '512' },
       control: { type: 'string' },
       trace: { type: 'string' },
+      'poll-us': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -43,6 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(help);
     return 0;
   }
+  const pollUs = values['poll-us'] === undefined ? undefined : checkPollUs(values['poll-us'], '--poll-us');
   const device = await loadDevice(positionals[0]);
   const own = values.module ?? [];
   const labKernel = values.kernel === '6.12' || values.kernel === '7.3';
@@ -53,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   const bed = await Testbed.start({
     server: rec ? { tap: rec.tap, dmaObserver: (op, a, d) => rec.recordDmaAccess(op, a, d) } : undefined,
     onServer: (server) => rec?.attach({ server, device }),
-    device, kernel: values.kernel, iommu: values.iommu, cpus: Number(values.cpus), memMiB: Number(values.mem),
+    device, pollUs, kernel: values.kernel, iommu: values.iommu, cpus: Number(values.cpus), memMiB: Number(values.mem),
     module: ours ? {} : false, modules: own, console: 'inherit', consoleShell: true,
     onProgress: (p) => err(p.message),
   });

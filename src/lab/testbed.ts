@@ -21,6 +21,8 @@ export interface TestbedOptions<D extends PciFunction> extends Omit<VmOptions, '
   /** Extra modules to put in the initramfs (host paths). */
   modules?: string[];
   server?: Partial<Omit<ServerOptions, 'socketPath'>>;
+  /** Poll mode for the device's server (ServerOptions.pollUs; default $IRQLAB_POLL_US, else off). */
+  pollUs?: number;
   /** Put the device behind a hot-plug capable PCIe root port (surprise removal needs one). */
   rootPort?: boolean;
   /** Extra properties of the vfio-user-pci device (e.g. x-msg-timeout). */
@@ -52,7 +54,7 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
     const dir = mkdtempSync(join(tmpdir(), 'irqlab-bed-'));
     const socketPath = join(dir, 'device.sock');
     const logs: string[] = [];
-    const server = new VfioUserServer(device, { socketPath, log: (l) => logs.push(l), ...opts.server }).listen();
+    const server = new VfioUserServer(device, { socketPath, log: (l) => logs.push(l), ...(opts.pollUs === undefined ? {} : { pollUs: opts.pollUs }), ...opts.server }).listen();
     opts.onServer?.(server);
     const kernel = opts.kernel ?? '6.12';
     const wantModule = opts.module !== false && device instanceof ImsQueueDevice;

@@ -4,13 +4,15 @@
 // command), and carries our own requests to the peer (DMA_READ/DMA_WRITE from
 // a server; everything from a client; their replies: requests.ts). A reply
 // never waits on one of our own requests: the handler may only start them.
-import { SocketStream, closeFds, SysError } from '../../ffi/index.ts';
+import { SocketStream, closeFds, SysError, yieldCpu } from '../../ffi/index.ts';
 import {
-  HEADER_SIZE, FLAG_NO_REPLY, MSG_TYPE_MASK, MsgType, commandName,
+  HEADER_SIZE, FLAG_NO_REPLY, FLAG_ERROR, MSG_TYPE_MASK, MsgType, commandName,
 } from '../protocol/constants.ts';
 import { Errno, VfioError } from '../protocol/errno.ts';
-import { readHeader, frame, replyFrame, errorFrame, Reassembler, FramingError, type Header } from '../protocol/header.ts';
+import { readHeader, frame, Reassembler, FramingError, EMPTY, type Header } from '../protocol/header.ts';
 import { PendingRequests, type Reply } from './requests.ts';
+import { PollWindow, checkPollUs, nowUs } from './poll-mode.ts';
+import { Outbox } from './outbox.ts';
 
 /** A received command as the transport hands it to a handler. */
 export class Message {
@@ -69,6 +71,11 @@ export interface ConnectionOptions {
   requestTimeoutMs?: number;
   log?: (line: string) => void;
   tap?: Tap;
+  /**
+   * Poll mode: after handling what arrived, keep trying the socket for up to
+   * this many us before going back to the event loop (poll-mode.ts). 0: off.
+   */
+  pollUs?: number;
 }
 
 interface Queued {
@@ -80,6 +87,14 @@ interface Queued {
 
 /** Commands held while a handler is busy, before we stop reading the socket. */
 const MAX_QUEUED_BYTES = 8 << 20;
+/**
+ * The longest a poll-mode connection keeps the event loop to itself while
+ * messages keep coming, us: then timers, other sockets and promises get
+ * their turn (the event loop calls back at once if more is waiting).
+ */
+const POLL_SLICE_US = 1000;
+/** A message this big goes to the socket as it is, not copied into the outbox. */
+const SEND_DIRECT = 64 * 1024;
 
 export class Connection {
   private readonly stream: SocketStream;
@@ -89,7 +104,12 @@ export class Connection {
   private queuedBytes = 0;
   private busy = false;
   private closed = false;
-  private batch: Uint8Array[] | null = null;
+  private readonly outbox = new Outbox();
+  /** A burst is being handled, or a flush of the outbox is scheduled: what is sent waits in the outbox. */
+  private batching = false;
+  private paused = false;
+  private poll: PollWindow | null = null;
+  private polledReads = 0;
   private readonly log: (line: string) => void;
   tap: Tap | undefined;
 
@@ -101,6 +121,22 @@ export class Connection {
       onReadable: (hangup) => this.onReadable(hangup),
       onError: (err) => this.close(err instanceof Error ? err : new Error(String(err))),
     }, opts.maxFds);
+    this.pollUs = opts.pollUs ?? 0;
+  }
+
+  /** The poll window's upper bound, us (0: poll mode off). May change at any time. */
+  get pollUs(): number {
+    return this.poll?.maxUs ?? 0;
+  }
+
+  set pollUs(us: number) {
+    us = checkPollUs(us);
+    if (us !== this.pollUs) this.poll = us > 0 ? new PollWindow(us) : null;
+  }
+
+  /** Reads that a poll-mode spin made and that brought bytes (each spared a wake-up). */
+  get polled(): number {
+    return this.polledReads;
   }
 
   get isClosed(): boolean {
@@ -131,7 +167,16 @@ export class Connection {
   /** `toEmpty`: read until nothing is waiting (catchUp), not just while reads fill the buffer. */
   private onReadable(hangup = false, toEmpty = false): void {
     if (this.closed) return;
-    this.batch ??= [];
+    const poll = this.poll;
+    if (poll) poll.woke(nowUs());
+    this.readBurst(hangup, toEmpty);
+    if (poll && !hangup && !toEmpty) this.spin(poll);
+  }
+
+  /** Reads what is there, handles it and sends the replies. Returns how many reads brought bytes. */
+  private readBurst(hangup: boolean, toEmpty: boolean): number {
+    this.batching = true;
+    let reads = 0;
     try {
       // The poll is level-triggered: read again only when the last read filled
       // the buffer (more is surely waiting); bounded so one busy peer cannot
@@ -143,15 +188,17 @@ export class Connection {
           if (hangup) this.close(undefined);
           break;
         }
+        reads++;
         if (r.data.length === 0) {
           closeFds(r.fds);
           this.close(undefined);
-          return;
+          break;
         }
         const full = r.data.length === this.stream.receiveBufferSize;
         this.rx.push(r.data, r.fds, r.ctrunc);
         this.drain();
         if (this.queuedBytes > MAX_QUEUED_BYTES) {
+          this.paused = true;
           this.stream.pauseReading();
           break;
         }
@@ -161,6 +208,34 @@ export class Connection {
       this.close(err instanceof Error ? err : new Error(String(err)));
     } finally {
       this.flushBatch();
+    }
+    return reads;
+  }
+
+  /**
+   * Poll mode: the replies are out; keep trying the socket, giving the CPU
+   * away between tries (a client on this CPU runs at once), until the window
+   * passes with nothing new. Stops at once when a handler went asynchronous
+   * (its promise needs the event loop) and after a slice of continuous
+   * traffic (so do timers and other sockets).
+   */
+  private spin(poll: PollWindow): void {
+    let t = nowUs();
+    const sliceEnd = t + POLL_SLICE_US;
+    let deadline = t + poll.windowUs;
+    while (!this.closed && !this.busy && !this.paused && this.queue.length === 0) {
+      if (t >= deadline || t >= sliceEnd) {
+        poll.idle(t);
+        return;
+      }
+      yieldCpu();
+      const got = this.readBurst(false, false);
+      t = nowUs();
+      if (got > 0) {
+        this.polledReads += got;
+        poll.caught();
+        deadline = t + poll.windowUs;
+      }
     }
   }
 
@@ -223,7 +298,7 @@ export class Connection {
 
   private resumeQueue(): void {
     if (this.closed) return;
-    this.batch ??= [];
+    this.batching = true;
     try {
       while (!this.busy && this.queue.length && !this.closed) {
         const q = this.queue.shift()!;
@@ -233,12 +308,15 @@ export class Connection {
     } finally {
       this.flushBatch();
     }
-    if (!this.busy && this.queuedBytes <= MAX_QUEUED_BYTES) this.stream.resumeReading();
+    if (!this.busy && this.queuedBytes <= MAX_QUEUED_BYTES) {
+      this.paused = false;
+      this.stream.resumeReading();
+    }
   }
 
   private answer(request: Header, payload: ReplyPayload): void {
     if (request.flags & FLAG_NO_REPLY) return; // an unwanted reply desynchronises the peer
-    this.sendRaw(replyFrame(request, payload));
+    this.queueReply(request, payload ?? EMPTY, MsgType.REPLY, 0);
   }
 
   private answerError(request: Header, err: unknown): void {
@@ -254,7 +332,8 @@ export class Connection {
       this.log(`${commandName(request.command)} #${request.id}: internal error: ${(err as Error)?.stack ?? err}`);
     }
     if (request.flags & FLAG_NO_REPLY) return;
-    this.sendRaw(errorFrame(request, errno));
+    // Error replies carry only the header (spec: "the reply message must only include the reply header").
+    this.queueReply(request, EMPTY, MsgType.REPLY | FLAG_ERROR, errno);
   }
 
   private onReply(header: Header, payload: Uint8Array, fds: number[]): void {
@@ -265,19 +344,25 @@ export class Connection {
 
   // ---- sending ---------------------------------------------------------
 
+  /** A reply to `request` into the outbox, its header written in place. */
+  private queueReply(request: Header, payload: Uint8Array, flags: number, error: number): void {
+    if (this.closed) return;
+    const header = { id: request.id, command: request.command, size: HEADER_SIZE + payload.length, flags, error };
+    this.tap?.('out', header, payload, 0);
+    this.outbox.message(header, payload);
+    this.scheduleFlush();
+  }
+
   private sendRaw(bytes: Uint8Array, fds: readonly number[] = []): void {
     if (this.closed) return;
     if (this.tap) this.tap('out', readHeader(bytes), bytes.subarray(HEADER_SIZE), fds.length);
-    if (fds.length === 0) {
-      // Messages produced in the same tick (replies to a burst, interrupts a
-      // script fires in a loop) leave in one send.
-      if (!this.batch) {
-        this.batch = [];
-        queueMicrotask(() => this.flushBatch());
-      }
-      this.batch.push(bytes);
+    if (fds.length === 0 && bytes.length < SEND_DIRECT) {
+      this.outbox.raw(bytes);
+      this.scheduleFlush();
       return;
     }
+    // Descriptors travel with the first byte of their own send; a big
+    // message is not worth a copy. Either way, what waits goes first.
     this.flushBatch(true);
     try {
       this.stream.send(bytes, fds);
@@ -286,14 +371,23 @@ export class Connection {
     }
   }
 
-  /** Replies produced while handling one burst go out in one send. */
+  /**
+   * Messages produced in the same tick (replies to a burst, interrupts a
+   * script fires in a loop) leave in one send: at the end of the burst, or
+   * in a microtask when nothing is being handled.
+   */
+  private scheduleFlush(): void {
+    if (this.batching) return;
+    this.batching = true;
+    queueMicrotask(() => this.flushBatch());
+  }
+
+  /** Sends what waits in the outbox. */
   private flushBatch(keepBatching = false): void {
-    const batch = this.batch;
-    this.batch = keepBatching && batch ? [] : null;
-    if (!batch || batch.length === 0 || this.closed) return;
-    const bytes = batch.length === 1 ? batch[0] : concat(batch);
+    this.batching = keepBatching && this.batching;
+    if (this.outbox.size === 0 || this.closed) return;
     try {
-      this.stream.send(bytes);
+      this.stream.send(this.outbox.take());
     } catch (err) {
       this.close(err as Error);
     }
@@ -346,16 +440,4 @@ export class Connection {
       this.log(`onClose handler failed: ${(err as Error)?.stack ?? err}`);
     }
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
