@@ -6,7 +6,10 @@ IRQLAB_HOME ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/irqlab
 export IRQLAB_HOME
 KERNELS := 6.12 7.3
 MODULE_SRC := $(wildcard qemu/guest/*.c qemu/guest/*.h) qemu/guest/Kbuild qemu/guest/Makefile
-MODULES := $(foreach k,$(KERNELS),$(IRQLAB_HOME)/modules/$(k)/irqlab.ko)
+# Example guest drivers: examples/drivers/NAME/ (with a Kbuild) builds NAME.ko.
+EXAMPLE_DRIVERS := $(notdir $(patsubst %/Kbuild,%,$(wildcard examples/drivers/*/Kbuild)))
+MODULES := $(foreach k,$(KERNELS),$(IRQLAB_HOME)/modules/$(k)/irqlab.ko \
+	$(foreach d,$(EXAMPLE_DRIVERS),$(IRQLAB_HOME)/modules/$(k)/$(d).ko))
 N ?= 20000
 
 .PHONY: all setup node lab modules typecheck layers test test-fast demo bench fuzz doctor clean
@@ -32,6 +35,14 @@ $(IRQLAB_HOME)/modules/%/irqlab.ko: $(MODULE_SRC) $(IRQLAB_HOME)/kernels/%/relea
 	@qemu/setup/build-module.sh $* qemu/guest $(dir $@) >/dev/null 2>$(IRQLAB_HOME)/logs/module-$*.log \
 		|| { tail -20 $(IRQLAB_HOME)/logs/module-$*.log; exit 1; }
 
+define example_driver
+$(IRQLAB_HOME)/modules/%/$(1).ko: $(wildcard examples/drivers/$(1)/*.c examples/drivers/$(1)/*.h) examples/drivers/$(1)/Kbuild $(IRQLAB_HOME)/kernels/%/release | lab
+	@echo "[setup] example driver: building $(1).ko for $$*"
+	@qemu/setup/build-module.sh $$* examples/drivers/$(1) $$(dir $$@) >/dev/null 2>$(IRQLAB_HOME)/logs/$(1)-$$*.log \
+		|| { tail -20 $(IRQLAB_HOME)/logs/$(1)-$$*.log; exit 1; }
+endef
+$(foreach d,$(EXAMPLE_DRIVERS),$(eval $(call example_driver,$(d))))
+
 $(IRQLAB_HOME)/kernels/%/release: | lab
 	@true
 
@@ -47,7 +58,7 @@ test: setup typecheck layers
 
 # Unit and protocol tests only (no guest boots).
 test-fast: node typecheck layers
-	@npx ava test/layers test/protocol test/transport test/server test/pci test/cli/serve.test.ts test/control test/faults/faults.test.ts test/hardening test/trace
+	@npx ava test/layers test/protocol test/transport test/server test/pci test/cli/serve.test.ts test/control test/faults/faults.test.ts test/hardening test/trace test/epf/device.test.ts test/epf/transfers.test.ts test/epf/errors.test.ts test/epf/conformance.test.ts test/epf/results.test.ts test/epf/cli.test.ts
 
 demo: setup
 	@node src/cli/bin.mjs demo

@@ -18,7 +18,7 @@ export { VfioError, Errno } from './protocol/index.ts';
 export { FaultEngine, type FaultEvent, type RuleStatus } from './faults/engine.ts';
 export { parseRule, describeRule, type FaultRule } from './faults/rules.ts';
 export type { Scenario, ScenarioContext, ScenarioModule } from './scenario/scenario.ts';
-export { Testbed, type TestbedOptions } from './lab/testbed.ts';
+export { Testbed, referenceDevices, type TestbedOptions } from './lab/testbed.ts';
 export { GuestDriver } from './guest/driver.ts';
 export { TraceRecorder, readTrace } from './trace/index.ts';
 export { ControlServer } from './control/server.ts';

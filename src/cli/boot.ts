@@ -1,18 +1,26 @@
 // irqlab boot: a guest against a device, with its console on this terminal.
 import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
-import { Testbed } from '../lab/testbed.ts';
+import { Testbed, referenceDevices } from '../lab/testbed.ts';
 import { checkPollUs } from '../transport/poll-mode.ts';
 import { ControlServer } from '../control/server.ts';
 import { TraceRecorder } from '../trace/index.ts';
 import { loadDevice, DEFAULT_DEVICE } from '../devices/registry.ts';
 import { ImsQueueDevice } from '../devices/ims-queue.ts';
+import type { PciFunction } from '../pci/function.ts';
 
-const help = `usage: irqlab boot [DEVICE] [options]
+const MAX_DEVICES = 8;
+
+const help = `usage: irqlab boot [DEVICE...] [options]
 
 Boots a Debian guest under QEMU (TCG) against DEVICE (default ${DEFAULT_DEVICE},
 or a device module, see irqlab serve --help) and connects this terminal to the
 guest's console: a root shell. Ctrl-] ends the session (the guest is powered off).
+
+Several devices share one guest, each served on its own socket from this
+process (up to ${MAX_DEVICES}): irqlab boot ims-queue ims-queue examples/counter-device.ts.
+Each ${DEFAULT_DEVICE} gets its own serial number, so the guest tells them apart;
+a device module given twice must export a function that creates a device.
 
 options:
   --kernel 6.12|7.3|PATH  guest kernel: a lab kernel (default 6.12) or your bzImage
@@ -21,10 +29,20 @@ options:
                           /irqlab/modules/ as well
   --no-module             do not load irqlab.ko (loaded for the reference device)
   --cpus N, --mem MiB     guest CPUs (default 2) and memory (default 512)
-  --control PATH          a control socket for irqlab ctl (faults, interrupts, stats)
-  --trace FILE            record every message, interrupt, DMA and fault (irqlab trace FILE)
-  --poll-us N             poll mode for the device's server (see irqlab serve --help)
+  --control PATH          a control socket for irqlab ctl (faults, interrupts, stats);
+                          for the first DEVICE
+  --trace FILE            record every message, interrupt, DMA and fault (irqlab trace FILE);
+                          of the first DEVICE
+  --poll-us N             poll mode for the devices' servers (see irqlab serve --help)
 `;
+
+/** The devices named, in order; each built-in reference device with its own serial number. */
+async function loadDevices(specs: string[]): Promise<PciFunction[]> {
+  if (specs.length > MAX_DEVICES) throw new Error(`at most ${MAX_DEVICES} devices, got ${specs.length}`);
+  const serials = referenceDevices(Math.max(1, specs.filter((s) => s === DEFAULT_DEVICE).length));
+  let reference = 0;
+  return Promise.all(specs.map((spec) => (spec === DEFAULT_DEVICE ? serials[reference++] : loadDevice(spec))));
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -47,17 +65,19 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const pollUs = values['poll-us'] === undefined ? undefined : checkPollUs(values['poll-us'], '--poll-us');
-  const device = await loadDevice(positionals[0]);
+  const specs = positionals.length ? positionals : [DEFAULT_DEVICE];
+  const devices = await loadDevices(specs);
   const own = values.module ?? [];
   const labKernel = values.kernel === '6.12' || values.kernel === '7.3';
-  const ours = device instanceof ImsQueueDevice && labKernel && !values['no-module'];
+  const ours = devices.some((d) => d instanceof ImsQueueDevice) && labKernel && !values['no-module'];
   const err = (s: string) => process.stderr.write(`irqlab: ${s}\n`);
   err(`booting ${values.kernel}${values.iommu ? ' with a vIOMMU' : ''}...`);
-  const rec = values.trace ? await TraceRecorder.open(values.trace, { deviceName: positionals[0] ?? DEFAULT_DEVICE }) : undefined;
+  const rec = values.trace ? await TraceRecorder.open(values.trace, { deviceName: specs[0] }) : undefined;
   const bed = await Testbed.start({
-    server: rec ? { tap: rec.tap, dmaObserver: (op, a, d) => rec.recordDmaAccess(op, a, d) } : undefined,
-    onServer: (server) => rec?.attach({ server, device }),
-    device, pollUs, kernel: values.kernel, iommu: values.iommu, cpus: Number(values.cpus), memMiB: Number(values.mem),
+    // The trace is the first device's: its server alone is tapped.
+    serverFor: (_, i) => (rec && i === 0 ? { tap: rec.tap, dmaObserver: (op, a, d) => rec.recordDmaAccess(op, a, d) } : {}),
+    onServer: (server, d, i) => { if (i === 0) rec?.attach({ server, device: d }); },
+    devices, pollUs, kernel: values.kernel, iommu: values.iommu, cpus: Number(values.cpus), memMiB: Number(values.mem),
     module: ours ? {} : false, modules: own, console: 'inherit', consoleShell: true,
     onProgress: (p) => err(p.message),
   });
@@ -67,7 +87,11 @@ export async function run(argv: string[]): Promise<number> {
     await bed.vm.insmod(basename(m));
     err(`loaded ${basename(m)}`);
   }
-  if (bed.driver) err(`irqlab.ko drives ${bed.driver.bdf}: see /sys/kernel/debug/irqlab/${bed.driver.bdf}/`);
+  bed.devices.forEach((_, i) => {
+    const drv = bed.drivers[i];
+    const name = devices.length > 1 ? `device ${i} (${specs[i]}) ` : '';
+    err(`${name}at ${bed.bdfs[i]}${drv ? `: irqlab.ko drives it, see /sys/kernel/debug/irqlab/${drv.bdf}/` : ''}`);
+  });
   err('console attached: Ctrl-] ends the session');
 
   return await new Promise<number>((resolve) => {

@@ -5,6 +5,7 @@ const commands: Record<string, { describe: string; load: () => Promise<{ run(arg
   demo: { describe: 'boot a guest, fire MSI-X and IMS interrupts, show what it received', load: () => import('./demo.ts') },
   bench: { describe: 'measure irqlab against a C floor: round trips, posted writes, interrupt rates', load: () => import('./bench.ts') },
   run: { describe: 'run a scenario script (faults, checks) against a booted guest', load: () => import('./run.ts') },
+  selftest: { describe: "run the kernel's own PCI endpoint tests (pcitest, kselftest) against pci-epf-test", load: () => import('./selftest.ts') },
   ctl: { describe: 'drive a running device through its control socket (faults, interrupts, stats)', load: () => import('./ctl.ts') },
   doctor: { describe: 'show what is installed for the guest lab, and what is missing', load: () => import('./doctor.ts') },
   trace: { describe: 'show a recorded trace: messages, interrupts, DMA, faults, resets; --stats for a summary', load: () => import('./trace.ts') },

@@ -4,7 +4,7 @@
 //   read REGION [OFFSET] all-ones|value=V        e.g. read 0 0x28 all-ones
 //   write REGION [OFFSET] ignore
 //   command NAME error=ERRNO|delay=MS|close     e.g. command REGION_READ delay=6000
-//   dma [read|write] drop|delay=MS
+//   dma [read|write] drop|corrupt|delay=MS
 //
 // irq actions: drop, delay=MS, duplicate[=N] (gap=MS), ignore-mask,
 // stuck-pending, misroute (vector=N, data=V, address=A).
@@ -66,7 +66,7 @@ export function parseRuleWords(words: string[]): Record<string, unknown> {
     }
     case 'dma': {
       if (bare[0] === 'read' || bare[0] === 'write') rule.direction = bare.shift();
-      if (bare[0] === 'drop') rule.action = bare.shift();
+      if (bare[0] === 'drop' || bare[0] === 'corrupt') rule.action = bare.shift();
       else if (opts.delay !== undefined) rule.action = { delay: number(take('delay')!) };
       break;
     }

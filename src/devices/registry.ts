@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { PciFunction } from '../pci/function.ts';
 import { ImsQueueDevice } from './ims-queue.ts';
+import { PciEpfTestDevice } from './pci-epf-test.ts';
 
 export type DeviceFactory = (opts?: Record<string, unknown>) => PciFunction;
 
@@ -10,6 +11,10 @@ export const builtinDevices: Record<string, { describe: string; create: DeviceFa
   'ims-queue': {
     describe: 'reference device: 8 work queues, MSI-X (8 vectors) and an IMS table (64 slots) in BAR0',
     create: (o) => new ImsQueueDevice(o as never),
+  },
+  'pci-epf-test': {
+    describe: "the kernel's PCI endpoint test function (16c3:edda): what pci_endpoint_test.ko, pcitest and the pci_endpoint kselftest drive",
+    create: (o) => new PciEpfTestDevice(o as never),
   },
 };
 

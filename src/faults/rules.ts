@@ -14,7 +14,7 @@ export type IrqAction =
 
 export type RegionAction = 'all-ones' | { value: number } | 'ignore';
 export type CommandAction = { error: number } | { delay: number } | 'close';
-export type DmaAction = 'drop' | { delay: number };
+export type DmaAction = 'drop' | 'corrupt' | { delay: number }; // corrupt: the first byte moved is inverted
 
 export type Match =
   | { on: 'irq'; kind?: IrqKind; index?: number }
@@ -140,9 +140,9 @@ export function parseRule(input: unknown): FaultRule {
     case 'dma': {
       const a = r.action as unknown;
       let action: DmaAction;
-      if (a === 'drop') action = a;
+      if (a === 'drop' || a === 'corrupt') action = a;
       else if (typeof a === 'object' && a !== null && 'delay' in a) action = { delay: int((a as { delay: unknown }).delay, 'delay (ms)', 0, 3_600_000) };
-      else throw new RuleError('a dma rule does drop or {delay: ms}');
+      else throw new RuleError('a dma rule does drop, corrupt or {delay: ms}');
       if (r.direction !== undefined && r.direction !== 'read' && r.direction !== 'write') throw new RuleError('dma direction is read or write');
       return { on: 'dma', action, ...when, id, ...(r.direction ? { direction: r.direction as 'read' | 'write' } : {}) };
     }

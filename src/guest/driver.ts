@@ -236,12 +236,3 @@ export class GuestDriver {
     return row.count;
   }
 }
-
-/** Finds the PCI address of the first device with vendor:device in the guest. */
-export async function findPciDevice(shell: GuestShell, vendor: number, device: number): Promise<string> {
-  const hex = (n: number) => `0x${n.toString(16).padStart(4, '0')}`;
-  const r = await shell.run(`for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor)" = ${hex(vendor)} ] && [ "$(cat $d/device)" = ${hex(device)} ] && basename $d; done`);
-  const bdf = r.stdout.trim().split('\n')[0];
-  if (!bdf) throw new GuestDriverError(`no PCI device ${hex(vendor)}:${hex(device)} in the guest`);
-  return bdf;
-}

@@ -13,24 +13,42 @@ export interface RoundsOptions {
   counts: () => Promise<number[]>;
   /** Per round (default 8 s). */
   timeoutMs?: number;
+  /**
+   * Called after each round is fired, before waiting for it to land: to
+   * start something in the guest while the round's interrupts are in flight
+   * (a CPU going offline...).
+   */
+  afterFire?: (round: number) => Promise<void> | void;
+  /** After `rounds`, keep firing rounds until this says done (asked after each round lands). */
+  until?: () => Promise<boolean>;
+  /** At most this many rounds when `until` never says done (default 1000): then it throws. */
+  maxRounds?: number;
 }
 
 export interface RoundsResult {
   /** Counted by the guest, by index, during these rounds. */
   received: number[];
+  /** Rounds fired (more than asked when `until` kept them going). */
+  rounds: number;
 }
 
 export async function fireInRounds(o: RoundsOptions): Promise<RoundsResult> {
   const before = await o.counts();
-  for (let r = 1; r <= o.rounds; r++) {
+  const timeoutMs = o.timeoutMs ?? 8000;
+  const maxRounds = o.maxRounds ?? 1000;
+  let r = 0;
+  while (r < o.rounds || (o.until && !(await o.until()))) {
+    if (r >= maxRounds) throw new Error(`still not done after ${maxRounds} rounds`);
+    r++;
     for (const i of o.indexes) o.fire(i);
-    const end = Date.now() + (o.timeoutMs ?? 8000);
+    await o.afterFire?.(r);
+    const end = Date.now() + timeoutMs;
     for (;;) {
       const now = await o.counts();
       if (o.indexes.every((i) => now[i] >= before[i] + r)) break;
       if (Date.now() > end) {
         const missing = o.indexes.filter((i) => now[i] < before[i] + r);
-        throw new Error(`round ${r}: the guest did not count interrupts for ${missing.join(', ')} within ${o.timeoutMs ?? 8000} ms`);
+        throw new Error(`round ${r}: the guest did not count interrupts for ${missing.join(', ')} within ${timeoutMs} ms`);
       }
       await new Promise((res) => setTimeout(res, 20));
     }
@@ -38,5 +56,5 @@ export async function fireInRounds(o: RoundsOptions): Promise<RoundsResult> {
   // Let late duplicates show up before counting.
   await new Promise((res) => setTimeout(res, 300));
   const after = await o.counts();
-  return { received: after.map((n, i) => n - before[i]) };
+  return { received: after.map((n, i) => n - before[i]), rounds: r };
 }

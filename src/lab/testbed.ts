@@ -1,100 +1,176 @@
-// A device, its server and a booted guest driving it: what scenarios, tests
-// and the demo work with. The device runs in this process, so a script can
-// fire its interrupts and inspect its state while the guest runs.
+// Devices, their servers and a booted guest driving them: what scenarios,
+// tests and the demo work with. The devices run in this process, so a script
+// can fire their interrupts and inspect their state while the guest runs.
+// Several devices share one guest: each has its own socket and server, and
+// the guest's address of each is found by its ids and serial number
+// (identify.ts).
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VfioUserServer, type ServerOptions } from '../server/server.ts';
 import type { PciFunction } from '../pci/function.ts';
-import { ImsQueueDevice, IRQLAB_VENDOR_ID, IRQLAB_DEVICE_ID } from '../devices/ims-queue.ts';
+import { ImsQueueDevice } from '../devices/ims-queue.ts';
 import { Vm, labHome, type VmOptions } from '../vm/index.ts';
-import { GuestDriver, findPciDevice } from '../guest/driver.ts';
+import { GuestDriver } from '../guest/driver.ts';
+import { checkDistinguishable, identityOf, locateDevices } from './identify.ts';
 
 export interface TestbedOptions<D extends PciFunction> extends Omit<VmOptions, 'devices' | 'modules'> {
   /** The device to serve (default: the reference IMS queue device). */
   device?: D;
   /**
+   * Several devices in one guest, instead of `device` (bed.device is the
+   * first). Devices with the same ids need distinct serial numbers.
+   */
+  devices?: readonly PciFunction[];
+  /**
    * Load the irqlab guest module (built by `make setup` for the lab kernels)
-   * with these module parameters; false to boot without it.
+   * with these module parameters; false to boot without it. It binds every
+   * reference device.
    */
   module?: false | { params?: string };
   /** Extra modules to put in the initramfs (host paths). */
   modules?: string[];
+  /** Options of every device's server. */
   server?: Partial<Omit<ServerOptions, 'socketPath'>>;
-  /** Poll mode for the device's server (ServerOptions.pollUs; default $IRQLAB_POLL_US, else off). */
+  /** Options of one device's server, over `server` (a trace tap for one device...). */
+  serverFor?: (device: PciFunction, index: number) => Partial<Omit<ServerOptions, 'socketPath'>>;
+  /** Poll mode for every device's server (ServerOptions.pollUs; default $IRQLAB_POLL_US, else off). */
   pollUs?: number;
-  /** Put the device behind a hot-plug capable PCIe root port (surprise removal needs one). */
+  /** Put each device behind a hot-plug capable PCIe root port (surprise removal needs one). */
   rootPort?: boolean;
-  /** Extra properties of the vfio-user-pci device (e.g. x-msg-timeout). */
+  /** Extra properties of every vfio-user-pci device (e.g. x-msg-timeout). */
   deviceProperties?: Record<string, string | number | boolean>;
-  /** Called with the server before QEMU connects (to attach a trace recorder...). */
-  onServer?: (server: VfioUserServer) => void;
+  /** Called with each server before QEMU connects (to attach a trace recorder...). */
+  onServer?: (server: VfioUserServer, device: PciFunction, index: number) => void;
 }
 
-/** The guest module built for a lab kernel series ('6.12', '7.3'). */
-export function guestModulePath(series: string): string {
-  const p = join(labHome(), 'modules', series, 'irqlab.ko');
-  if (!existsSync(p)) throw new Error(`the irqlab guest module for ${series} is not built (${p}): run make setup`);
+/** The reference device's first serial number; referenceDevices() counts up from it. */
+const REFERENCE_SERIAL = 0x1ab0_0000_0000_0001n;
+
+/** n reference devices, with serial numbers the guest tells apart. */
+export function referenceDevices(n: number): ImsQueueDevice[] {
+  if (!Number.isInteger(n) || n < 1 || n > 16) throw new RangeError(`reference devices: 1..16, got ${n}`);
+  return Array.from({ length: n }, (_, i) => new ImsQueueDevice({ serial: REFERENCE_SERIAL + BigInt(i) }));
+}
+
+/**
+ * A guest module built by `make setup` for a lab kernel series ('6.12',
+ * '7.3'): irqlab.ko, or the example counter device's counter_drv.ko.
+ */
+export function guestModulePath(series: string, file: 'irqlab.ko' | 'counter_drv.ko' = 'irqlab.ko'): string {
+  const p = join(labHome(), 'modules', series, file);
+  if (!existsSync(p)) throw new Error(`the guest module ${file} for ${series} is not built (${p}): run make setup`);
   return p;
 }
 
 export class Testbed<D extends PciFunction = ImsQueueDevice> {
   private constructor(
-    readonly device: D,
-    readonly server: VfioUserServer,
+    /** Every device, in the order given. */
+    readonly devices: readonly PciFunction[],
+    /** devices[i]'s server. */
+    readonly servers: readonly VfioUserServer[],
+    /** devices[i]'s PCI address in the guest (e.g. 0000:00:03.0). */
+    readonly bdfs: readonly string[],
+    /** devices[i]'s guest driver view: a reference device's, when the module is loaded. */
+    readonly drivers: readonly (GuestDriver | undefined)[],
     readonly vm: Vm,
-    /** The reference device's guest driver view (when the module is loaded). */
-    readonly driver: GuestDriver | undefined,
+    /** Every server's log; with several devices each line starts with "[device N]". */
     readonly logs: string[],
     private readonly dir: string,
   ) {}
 
+  /** The device (the first, with several). */
+  get device(): D {
+    return this.devices[0] as D;
+  }
+
+  get server(): VfioUserServer {
+    return this.servers[0];
+  }
+
+  /** The first reference device's guest driver view (when the module is loaded). */
+  get driver(): GuestDriver | undefined {
+    return this.drivers.find((d) => d !== undefined);
+  }
+
   static async start<D extends PciFunction = ImsQueueDevice>(opts: TestbedOptions<D> = {}): Promise<Testbed<D>> {
-    const device = (opts.device ?? new ImsQueueDevice()) as D;
+    if (opts.device && opts.devices) throw new Error('Testbed: give device or devices, not both');
+    const devices: PciFunction[] = opts.devices ? [...opts.devices] : [opts.device ?? new ImsQueueDevice()];
+    if (devices.length === 0) throw new Error('Testbed: devices is empty');
+    devices.forEach((d, i) => {
+      const j = devices.indexOf(d);
+      if (j !== i) {
+        throw new Error(`Testbed: devices ${j} and ${i} are the same object; a device can be served once ` +
+          '(to serve a device module twice, export a function that creates the device)');
+      }
+    });
+    const ids = devices.map(identityOf);
+    checkDistinguishable(ids);
+
     const dir = mkdtempSync(join(tmpdir(), 'irqlab-bed-'));
-    const socketPath = join(dir, 'device.sock');
     const logs: string[] = [];
-    const server = new VfioUserServer(device, { socketPath, log: (l) => logs.push(l), ...(opts.pollUs === undefined ? {} : { pollUs: opts.pollUs }), ...opts.server }).listen();
-    opts.onServer?.(server);
+    const servers: VfioUserServer[] = [];
+    const closeAll = () => {
+      for (const s of servers) s.close();
+      rmSync(dir, { recursive: true, force: true });
+    };
+    const poll = opts.pollUs === undefined ? {} : { pollUs: opts.pollUs };
+    try {
+      devices.forEach((device, i) => {
+        const log = devices.length > 1 ? (l: string) => logs.push(`[device ${i}] ${l}`) : (l: string) => logs.push(l);
+        const server = new VfioUserServer(device, { socketPath: join(dir, `device${i}.sock`), log, ...poll, ...opts.server, ...opts.serverFor?.(device, i) }).listen();
+        servers.push(server);
+        opts.onServer?.(server, device, i);
+      });
+    } catch (err) {
+      closeAll();
+      throw err;
+    }
     const kernel = opts.kernel ?? '6.12';
-    const wantModule = opts.module !== false && device instanceof ImsQueueDevice;
+    const isReference = devices.map((d) => d instanceof ImsQueueDevice);
+    const wantModule = opts.module !== false && isReference.some(Boolean);
     const modules = [...(opts.modules ?? [])];
     if (wantModule) modules.push(guestModulePath(String(kernel)));
     let vm: Vm;
     try {
-      vm = await Vm.start({ ...opts, kernel, devices: [{ socket: socketPath, rootPort: opts.rootPort, properties: opts.deviceProperties }], modules });
+      vm = await Vm.start({
+        ...opts, kernel, modules,
+        devices: servers.map((s, i) => ({ socket: s.socketPath, id: `irqlab${i}`, rootPort: opts.rootPort, properties: opts.deviceProperties })),
+      });
     } catch (err) {
-      server.close();
-      rmSync(dir, { recursive: true, force: true });
+      closeAll();
       if (logs.length) (err as Error).message += `\ndevice server log:\n  ${logs.slice(-20).join('\n  ')}`;
       throw err;
     }
-    let driver: GuestDriver | undefined;
     try {
-      if (wantModule) {
-        await vm.insmod('irqlab.ko', opts.module ? opts.module.params ?? '' : '');
-        driver = new GuestDriver(vm, await findPciDevice(vm, IRQLAB_VENDOR_ID, IRQLAB_DEVICE_ID));
-      }
+      const bdfs = await locateDevices(vm, ids);
+      // Probing is synchronous for devices already present: after insmod
+      // every reference device has its debugfs and lfunc/ directories.
+      if (wantModule) await vm.insmod('irqlab.ko', opts.module ? opts.module.params ?? '' : '');
+      const drivers = bdfs.map((bdf, i) => (wantModule && isReference[i] ? new GuestDriver(vm, bdf) : undefined));
+      return new Testbed<D>(devices, servers, bdfs, drivers, vm, logs, dir);
     } catch (err) {
       await vm.stop().catch(() => {});
-      server.close();
-      rmSync(dir, { recursive: true, force: true });
+      closeAll();
       throw err;
     }
-    return new Testbed(device, server, vm, driver, logs, dir);
   }
 
   /**
-   * Asks the guest to release the device, as a hot-unplug request on its
-   * slot (the device must sit behind a root port). This is what QEMU does on
-   * the device's REQ interrupt for vfio-pci; QEMU 11.1's vfio-user-pci does
-   * not wire REQ (it has no x-req property), so the lab asks QEMU directly.
+   * Asks the guest to release device `index` (default 0), as a hot-unplug
+   * request on its slot (the device must sit behind a root port). This is
+   * what QEMU does on the device's REQ interrupt for vfio-pci; QEMU 11.1's
+   * vfio-user-pci does not wire REQ (it has no x-req property), so the lab
+   * asks QEMU directly.
    */
-  async requestRemoval(): Promise<void> {
-    await this.vm.qmp('device_del', { id: 'irqlab0' });
+  async requestRemoval(index = 0): Promise<void> {
+    if (!Number.isInteger(index) || index < 0 || index >= this.devices.length) {
+      throw new RangeError(`device ${index} does not exist (0..${this.devices.length - 1})`);
+    }
+    await this.vm.qmp('device_del', { id: `irqlab${index}` });
   }
 
-  /** Unloads and reloads the guest module (e.g. with other parameters). */
+  /** Unloads and reloads the guest module (e.g. with other parameters); it rebinds every reference device. */
   async reloadModule(params = ''): Promise<void> {
     await this.vm.run('rmmod irqlab', { check: true });
     await this.vm.insmod('irqlab.ko', params);
@@ -104,7 +180,7 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
     try {
       await this.vm.stop();
     } finally {
-      this.server.close();
+      for (const s of this.servers) s.close();
       rmSync(this.dir, { recursive: true, force: true });
     }
   }

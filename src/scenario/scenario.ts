@@ -7,6 +7,7 @@ import { Testbed, type TestbedOptions } from '../lab/testbed.ts';
 import { fireInRounds, type RoundsOptions, type RoundsResult } from '../lab/rounds.ts';
 import { eventually } from '../lab/eventually.ts';
 import type { ImsQueueDevice } from '../devices/ims-queue.ts';
+import type { PciFunction } from '../pci/function.ts';
 import type { GuestDriver } from '../guest/driver.ts';
 import type { Vm } from '../vm/index.ts';
 import type { FaultEngine } from '../faults/engine.ts';
@@ -35,8 +36,11 @@ export interface ScenarioModule {
   options?: Omit<TestbedOptions<ImsQueueDevice>, 'device'> & { rootPort?: boolean };
   /** One line saying what the scenario shows. */
   description?: string;
-  /** The device to boot against, when not the default reference device. */
-  device?: () => ImsQueueDevice;
+  /**
+   * The device to boot against, when not the default reference device (any
+   * PCI function: then ctx.driver is absent and ctx.device is that function).
+   */
+  device?: () => PciFunction;
   /**
    * Kernel reports the scenario provokes on purpose (matched against a
    * splat's title and lines): they do not fail it, and their absence does.
@@ -107,7 +111,7 @@ export function kernelLogOf(err: unknown): KernelLogReport | undefined {
 export async function runScenarioFile(file: string, overrides: Partial<TestbedOptions<ImsQueueDevice>> = {}, log: (line: string) => void = () => {}): Promise<KernelLogReport> {
   const mod = await loadScenario(file);
   const { rootPort: _rootPort, ...opts } = mod.options ?? {};
-  const bed = await Testbed.start({ cpus: 2, ...opts, ...overrides, rootPort: mod.options?.rootPort, device: mod.device?.() });
+  const bed = (await Testbed.start({ cpus: 2, ...opts, ...overrides, rootPort: mod.options?.rootPort, device: mod.device?.() })) as Testbed;
   try {
     return await runInTestbed(mod, bed, log);
   } finally {

@@ -14,6 +14,7 @@ export type SplatKind =
   | 'ubsan'
   | 'irq-nobody-cared' // irq N: nobody cared (the kernel then disables the line)
   | 'irq-spurious' // spurious / unexpected interrupt reports, no handler for a vector
+  | 'irq-remap-fault' // the interrupt-remapping unit refused a message (it is lost)
   | 'rcu-stall'
   | 'soft-lockup'
   | 'hard-lockup'
@@ -50,6 +51,8 @@ const TRIGGERS: Trigger[] = [
   { kind: 'hung-task', re: /^INFO: task \S+ blocked for more than \d+ seconds/ },
   { kind: 'irq-nobody-cared', re: /^irq \d+: nobody cared/ },
   { kind: 'irq-spurious', re: /(^spurious (APIC|8259A) interrupt|^unexpected IRQ trap at vector|No irq handler for vector|^do_IRQ: .*No irq handler|^IRQ \d+: no longer affine|^Spurious interrupt \(vector)/ },
+  // DMA faults are left out: the lab's own PBA probe provokes one under DMA translation.
+  { kind: 'irq-remap-fault', re: /^DMAR: \[INTR-REMAP\] / },
   { kind: 'oops', re: /^(Oops: |BUG: unable to handle (kernel|page fault)|BUG: kernel NULL pointer dereference|general protection fault|Kernel panic - not syncing|stack segment: |invalid opcode: )/ },
   { kind: 'bug', re: /^(kernel BUG at |BUG: )/ },
   { kind: 'warning', re: /^WARNING: (CPU: \d+ PID: \d+ at |at )/ },
@@ -63,7 +66,7 @@ const NOISE_FRAME = /^(dump_stack\w*|show_stack|__warn|warn_slowpath\w*|report_b
 const END = /^(---\[ end (trace|Kernel panic)|={20,}$)/;
 const MAX_LINES = 200;
 /** Reports that are one line long. */
-const ONE_LINE: ReadonlySet<SplatKind> = new Set(['irq-spurious']);
+const ONE_LINE: ReadonlySet<SplatKind> = new Set(['irq-spurious', 'irq-remap-fault']);
 const MAX_FRAMES = 8;
 
 export function stripStamp(line: string): string {

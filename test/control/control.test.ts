@@ -82,6 +82,7 @@ test('the short rule syntax of irqlab ctl', (t) => {
   t.deepEqual(parseRuleWords(['read', '0', '0x8', 'value=3']), { on: 'read', region: 0, offset: 8, action: { value: 3 } });
   t.deepEqual(parseRuleWords(['command', 'REGION_READ', 'error=EIO', 'p=0.5', 'seed=7']), { on: 'command', command: 'REGION_READ', action: { error: 'EIO' }, probability: 0.5, seed: 7 });
   t.deepEqual(parseRuleWords(['{"on":"dma","action":"drop"}']), { on: 'dma', action: 'drop' });
+  t.deepEqual(parseRuleWords(['dma', 'read', 'corrupt', 'count=1']), { on: 'dma', direction: 'read', action: 'corrupt', count: 1 });
   t.throws(() => parseRuleWords(['irq', 'ims', 'explode']), { message: /irq action/ });
   t.throws(() => parseRuleWords(['irq', 'drop', 'bogus=1']), { message: /unknown option bogus=/ });
   t.throws(() => parseRuleWords(['frob']), { message: /a rule starts with irq/ });

@@ -331,13 +331,15 @@ export function pciConformance(label: string, subject: () => Subject): void {
     };
     const ev = new EventFd();
     t.teardown(() => ev.close());
+    const id = await c.configRead32(0);
     await bad({ flags: IRQ_SET_DATA_EVENTFD | IRQ_SET_ACTION_MASK, index: IrqIndex.MSIX, start: 0, count: 1 }, [ev.fd]);
     await bad({ flags: IRQ_SET_DATA_NONE | IRQ_SET_ACTION_MASK, index: IrqIndex.ERR, start: 0, count: 1 });
     await bad({ flags: IRQ_SET_DATA_NONE | IRQ_SET_ACTION_TRIGGER, index: IrqIndex.MSIX, start: 1, count: 0 });
-    await bad({ flags: IRQ_SET_DATA_NONE | IRQ_SET_ACTION_TRIGGER, index: IrqIndex.MSI, start: 0, count: 1 });
+    // A device without MSI has no MSI index to trigger.
+    if (!(await walkCaps(c)).has(R.PCI_CAP_ID_MSI)) await bad({ flags: IRQ_SET_DATA_NONE | IRQ_SET_ACTION_TRIGGER, index: IrqIndex.MSI, start: 0, count: 1 });
     await bad({ flags: IRQ_SET_DATA_EVENTFD | IRQ_SET_ACTION_TRIGGER, index: IrqIndex.MSIX, start: 0, count: 2 }, [ev.fd]);
     await bad({ flags: IRQ_SET_DATA_NONE | IRQ_SET_ACTION_TRIGGER, index: IrqIndex.REQ, start: 1, count: 1 });
-    t.is((await c.configRead32(0)) & 0xffff, 0xf1ab);
+    t.is(await c.configRead32(0), id, 'the connection still answers');
   });
 
   test.serial(name('INTx: level held by Interrupt Disable and by the automask, status bit follows the level'), async (t) => {

@@ -93,9 +93,11 @@ const NOISE = stamp([
   'Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar',
   '... MAX_LOCKDEP_SUBCLASSES:  8',
   'irqlab 0000:00:03.0: 8 MSI-X vectors, 8 queues on IMS',
+  'DMAR: DRHD: handling fault status reg 2',
+  'DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0xfebf4000 [fault reason 0x06] PTE Read access is not set',
 ]);
 
-test('boot noise, taint notices and lockdep\'s own banner are not splats', (t) => {
+test('boot noise, taint notices, lockdep\'s own banner and DMA remapping faults are not splats', (t) => {
   t.deepEqual(findSplats(NOISE), []);
 });
 
@@ -141,6 +143,7 @@ test('each other kind is recognised from its title line', (t) => {
     ['INFO: task kworker/0:1:34 blocked for more than 120 seconds.', 'hung-task'],
     ['__common_interrupt: 1.55 No irq handler for vector', 'irq-spurious'],
     ['spurious APIC interrupt through vector ff on CPU#0, should never happen.', 'irq-spurious'],
+    ['DMAR: [INTR-REMAP] Request device [ff:1f.7] fault index 0xfff0 [fault reason 0x22] Present field in the IRTE entry is clear', 'irq-remap-fault'],
     ['BUG: scheduling while atomic: sh/212/0x00000002', 'atomic-sleep'],
     ['WARNING: suspicious RCU usage', 'lockdep'],
     ['BUG: spinlock bad magic on CPU#0, sh/212', 'lockdep'],
