@@ -93,8 +93,6 @@ const MAX_QUEUED_BYTES = 8 << 20;
  * their turn (the event loop calls back at once if more is waiting).
  */
 const POLL_SLICE_US = 1000;
-/** A message this big goes to the socket as it is, not copied into the outbox. */
-const SEND_DIRECT = 64 * 1024;
 
 export class Connection {
   private readonly stream: SocketStream;
@@ -104,9 +102,7 @@ export class Connection {
   private queuedBytes = 0;
   private busy = false;
   private closed = false;
-  private readonly outbox = new Outbox();
-  /** A burst is being handled, or a flush of the outbox is scheduled: what is sent waits in the outbox. */
-  private batching = false;
+  private readonly outbox: Outbox;
   private paused = false;
   private poll: PollWindow | null = null;
   private polledReads = 0;
@@ -121,6 +117,7 @@ export class Connection {
       onReadable: (hangup) => this.onReadable(hangup),
       onError: (err) => this.close(err instanceof Error ? err : new Error(String(err))),
     }, opts.maxFds);
+    this.outbox = new Outbox(this.stream, (err) => this.close(err));
     this.pollUs = opts.pollUs ?? 0;
   }
 
@@ -175,7 +172,7 @@ export class Connection {
 
   /** Reads what is there, handles it and sends the replies. Returns how many reads brought bytes. */
   private readBurst(hangup: boolean, toEmpty: boolean): number {
-    this.batching = true;
+    this.outbox.hold();
     let reads = 0;
     try {
       // The poll is level-triggered: read again only when the last read filled
@@ -207,7 +204,7 @@ export class Connection {
     } catch (err) {
       this.close(err instanceof Error ? err : new Error(String(err)));
     } finally {
-      this.flushBatch();
+      this.outbox.flush();
     }
     return reads;
   }
@@ -298,7 +295,7 @@ export class Connection {
 
   private resumeQueue(): void {
     if (this.closed) return;
-    this.batching = true;
+    this.outbox.hold();
     try {
       while (!this.busy && this.queue.length && !this.closed) {
         const q = this.queue.shift()!;
@@ -306,7 +303,7 @@ export class Connection {
         this.dispatch(q.header, q.payload, q.fds, q.fdsTruncated);
       }
     } finally {
-      this.flushBatch();
+      this.outbox.flush();
     }
     if (!this.busy && this.queuedBytes <= MAX_QUEUED_BYTES) {
       this.paused = false;
@@ -350,47 +347,12 @@ export class Connection {
     const header = { id: request.id, command: request.command, size: HEADER_SIZE + payload.length, flags, error };
     this.tap?.('out', header, payload, 0);
     this.outbox.message(header, payload);
-    this.scheduleFlush();
   }
 
   private sendRaw(bytes: Uint8Array, fds: readonly number[] = []): void {
     if (this.closed) return;
     if (this.tap) this.tap('out', readHeader(bytes), bytes.subarray(HEADER_SIZE), fds.length);
-    if (fds.length === 0 && bytes.length < SEND_DIRECT) {
-      this.outbox.raw(bytes);
-      this.scheduleFlush();
-      return;
-    }
-    // Descriptors travel with the first byte of their own send; a big
-    // message is not worth a copy. Either way, what waits goes first.
-    this.flushBatch(true);
-    try {
-      this.stream.send(bytes, fds);
-    } catch (err) {
-      this.close(err as Error);
-    }
-  }
-
-  /**
-   * Messages produced in the same tick (replies to a burst, interrupts a
-   * script fires in a loop) leave in one send: at the end of the burst, or
-   * in a microtask when nothing is being handled.
-   */
-  private scheduleFlush(): void {
-    if (this.batching) return;
-    this.batching = true;
-    queueMicrotask(() => this.flushBatch());
-  }
-
-  /** Sends what waits in the outbox. */
-  private flushBatch(keepBatching = false): void {
-    this.batching = keepBatching && this.batching;
-    if (this.outbox.size === 0 || this.closed) return;
-    try {
-      this.stream.send(this.outbox.take());
-    } catch (err) {
-      this.close(err as Error);
-    }
+    this.outbox.send(bytes, fds);
   }
 
   /**
@@ -426,7 +388,7 @@ export class Connection {
   /** Closes the connection; every descriptor it still holds is closed too. */
   close(reason?: Error): void {
     if (this.closed) return;
-    this.flushBatch();
+    this.outbox.flush();
     this.closed = true;
     this.stream.close();
     closeFds(this.rx.dispose());
