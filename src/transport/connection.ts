@@ -4,14 +4,14 @@
 // command), and carries our own requests to the peer (DMA_READ/DMA_WRITE from
 // a server; everything from a client; their replies: requests.ts). A reply
 // never waits on one of our own requests: the handler may only start them.
-import { SocketStream, closeFds, SysError, yieldCpu } from '../../ffi/index.ts';
+import { SocketStream, closeFds, SysError } from '../../ffi/index.ts';
 import {
   HEADER_SIZE, FLAG_NO_REPLY, FLAG_ERROR, MSG_TYPE_MASK, MsgType, commandName,
 } from '../protocol/constants.ts';
 import { Errno, VfioError } from '../protocol/errno.ts';
 import { readHeader, frame, Reassembler, FramingError, EMPTY, type Header } from '../protocol/header.ts';
 import { PendingRequests, type Reply } from './requests.ts';
-import { PollWindow, checkPollUs, nowUs } from './poll-mode.ts';
+import { PollLoop, checkPollUs } from './poll-mode.ts';
 import { Outbox } from './outbox.ts';
 
 /** A received command as the transport hands it to a handler. */
@@ -87,12 +87,6 @@ interface Queued {
 
 /** Commands held while a handler is busy, before we stop reading the socket. */
 const MAX_QUEUED_BYTES = 8 << 20;
-/**
- * The longest a poll-mode connection keeps the event loop to itself while
- * messages keep coming, us: then timers, other sockets and promises get
- * their turn (the event loop calls back at once if more is waiting).
- */
-const POLL_SLICE_US = 1000;
 
 export class Connection {
   private readonly stream: SocketStream;
@@ -104,7 +98,7 @@ export class Connection {
   private closed = false;
   private readonly outbox: Outbox;
   private paused = false;
-  private poll: PollWindow | null = null;
+  private poll: PollLoop | null = null;
   private polledReads = 0;
   private readonly log: (line: string) => void;
   tap: Tap | undefined;
@@ -128,10 +122,12 @@ export class Connection {
 
   set pollUs(us: number) {
     us = checkPollUs(us);
-    if (us !== this.pollUs) this.poll = us > 0 ? new PollWindow(us) : null;
+    if (us === this.pollUs) return;
+    this.poll?.close();
+    this.poll = us > 0 ? new PollLoop(us, () => !this.closed && !this.busy && !this.paused && this.queue.length === 0) : null;
   }
 
-  /** Reads that a poll-mode spin made and that brought bytes (each spared a wake-up). */
+  /** Times the socket was found readable while poll mode kept the event loop turning (each spared a wake-up). */
   get polled(): number {
     return this.polledReads;
   }
@@ -165,15 +161,14 @@ export class Connection {
   private onReadable(hangup = false, toEmpty = false): void {
     if (this.closed) return;
     const poll = this.poll;
-    if (poll) poll.woke(nowUs());
+    if (poll?.readable()) this.polledReads++;
     this.readBurst(hangup, toEmpty);
-    if (poll && !hangup && !toEmpty) this.spin(poll);
+    if (poll && !hangup && !toEmpty && !this.closed) poll.handled();
   }
 
-  /** Reads what is there, handles it and sends the replies. Returns how many reads brought bytes. */
-  private readBurst(hangup: boolean, toEmpty: boolean): number {
+  /** Reads what is there, handles it and sends the replies. */
+  private readBurst(hangup: boolean, toEmpty: boolean): void {
     this.outbox.hold();
-    let reads = 0;
     try {
       // The poll is level-triggered: read again only when the last read filled
       // the buffer (more is surely waiting); bounded so one busy peer cannot
@@ -185,7 +180,6 @@ export class Connection {
           if (hangup) this.close(undefined);
           break;
         }
-        reads++;
         if (r.data.length === 0) {
           closeFds(r.fds);
           this.close(undefined);
@@ -205,34 +199,6 @@ export class Connection {
       this.close(err instanceof Error ? err : new Error(String(err)));
     } finally {
       this.outbox.flush();
-    }
-    return reads;
-  }
-
-  /**
-   * Poll mode: the replies are out; keep trying the socket, giving the CPU
-   * away between tries (a client on this CPU runs at once), until the window
-   * passes with nothing new. Stops at once when a handler went asynchronous
-   * (its promise needs the event loop) and after a slice of continuous
-   * traffic (so do timers and other sockets).
-   */
-  private spin(poll: PollWindow): void {
-    let t = nowUs();
-    const sliceEnd = t + POLL_SLICE_US;
-    let deadline = t + poll.windowUs;
-    while (!this.closed && !this.busy && !this.paused && this.queue.length === 0) {
-      if (t >= deadline || t >= sliceEnd) {
-        poll.idle(t);
-        return;
-      }
-      yieldCpu();
-      const got = this.readBurst(false, false);
-      t = nowUs();
-      if (got > 0) {
-        this.polledReads += got;
-        poll.caught();
-        deadline = t + poll.windowUs;
-      }
     }
   }
 
@@ -308,6 +274,7 @@ export class Connection {
     if (!this.busy && this.queuedBytes <= MAX_QUEUED_BYTES) {
       this.paused = false;
       this.stream.resumeReading();
+      this.poll?.handled();
     }
   }
 
@@ -390,6 +357,7 @@ export class Connection {
     if (this.closed) return;
     this.outbox.flush();
     this.closed = true;
+    this.poll?.close();
     this.stream.close();
     closeFds(this.rx.dispose());
     for (const q of this.queue) closeFds(q.fds);

@@ -1,11 +1,18 @@
-// Poll mode: after handling what arrived, a connection keeps trying its
-// socket without blocking for a while before it goes back to the event loop.
-// A message that arrives meanwhile is read at once, without the wake-up of a
-// sleeping thread (on a VM without halt polling, tens of us when the CPU
-// has to be woken). The window adapts the way KVM's halt polling does: it
-// grows while messages keep coming within the longest window, and drops to
-// zero when the traffic stops, so an idle server spends no CPU.
+// Poll mode: after handling what arrived, a connection keeps the event loop
+// from going to sleep for a while: it turns the loop with setImmediate,
+// giving the CPU away at each turn (sched_yield, so a client on the same CPU
+// runs at once), and libuv's poll of the socket, made with a zero timeout
+// while an immediate waits, finds the next message without the wake-up of a
+// sleeping thread (on a VM without halt polling, tens of us when the CPU has
+// to be woken). Every message is still handled from its own event-loop
+// callback, with promises, timers and other sockets run in between exactly
+// as without poll mode: a device whose work runs in a promise after the
+// reply has done it before the next message is read. The window adapts the
+// way KVM's halt polling does: it grows while messages keep coming within
+// the longest window, and drops to zero when the traffic stops, so an idle
+// server spends no CPU.
 import { performance } from 'node:perf_hooks';
+import { yieldCpu } from '../../ffi/index.ts';
 
 /** The longest window a connection may poll for, us. */
 export const MAX_POLL_US = 10_000;
@@ -87,5 +94,74 @@ export class PollWindow {
     } else if (this.windowUs < this.maxUs) {
       this.windowUs = Math.min(this.maxUs, Math.max(GROW_START_US, this.windowUs * 2));
     }
+  }
+}
+
+/**
+ * A connection's poll mode: the window, and the turning of the event loop
+ * while it is open. The connection says when the socket was reported
+ * readable and when it has handled a burst; `canSpin` says whether spinning
+ * makes sense now (not while a handler's promise is pending or reading is
+ * paused: those need the event loop, not the socket).
+ */
+export class PollLoop {
+  readonly window: PollWindow;
+  private spinning = false;
+  private deadline = 0;
+  private immediate: NodeJS.Immediate | null = null;
+
+  constructor(maxUs: number, private readonly canSpin: () => boolean) {
+    this.window = new PollWindow(maxUs);
+  }
+
+  get maxUs(): number {
+    return this.window.maxUs;
+  }
+
+  /** The socket was reported readable. True when that happened while spinning (a wake-up spared). */
+  readable(): boolean {
+    if (this.spinning) {
+      this.window.caught();
+      return true;
+    }
+    this.window.woke(nowUs());
+    return false;
+  }
+
+  /** A burst was handled and answered: keep the event loop turning for the window. */
+  handled(): void {
+    const t = nowUs();
+    if (this.window.windowUs === 0) {
+      this.stop(t, true);
+      return;
+    }
+    this.deadline = t + this.window.windowUs;
+    this.spinning = true;
+    this.immediate ??= setImmediate(this.turn);
+  }
+
+  /** The connection is closing: stop turning the loop. */
+  close(): void {
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = null;
+    this.spinning = false;
+  }
+
+  private readonly turn = (): void => {
+    this.immediate = null;
+    if (!this.spinning) return;
+    const t = nowUs();
+    if (t >= this.deadline || !this.canSpin()) {
+      this.stop(t, t >= this.deadline);
+      return;
+    }
+    yieldCpu();
+    this.immediate = setImmediate(this.turn);
+  };
+
+  /** `timedOut`: the window passed with nothing new (the gap to the next message tells the window how to adapt). */
+  private stop(t: number, timedOut: boolean): void {
+    this.spinning = false;
+    if (timedOut) this.window.idle(t);
   }
 }

@@ -7,7 +7,9 @@ import { spawn } from 'node:child_process';
 import { PollWindow, checkPollUs, pollUsFromEnv, GROW_START_US, MAX_POLL_US } from '../../src/transport/poll-mode.ts';
 import { VfioUserServer } from '../../src/server/server.ts';
 import { ImsQueueDevice } from '../../src/devices/ims-queue.ts';
-import { Region } from '../../src/protocol/index.ts';
+import { Region, Command } from '../../src/protocol/index.ts';
+import { FLAG_NO_REPLY } from '../../src/protocol/constants.ts';
+import type { Interceptor } from '../../src/server/session.ts';
 import { startServer, sleep } from '../helpers/server.ts';
 import { eventually } from '../helpers/eventually.ts';
 
@@ -122,6 +124,45 @@ test.serial('the spin reads the messages of a client that keeps sending; turning
     const r = await run;
     t.deepEqual(r.wrong, []);
     t.is(conn.polled, atOff, 'no read came from a spin after poll mode was turned off');
+  } finally {
+    h.close();
+  }
+});
+
+test.serial('promises a handler leaves behind settle before the next read of the socket is handled, as without poll mode', async (t) => {
+  // Work a device finishes after its reply, three promise steps deep (a
+  // command register whose command runs in a promise chain). Messages that
+  // arrive together are handled in one go in either mode; but a message the
+  // client sent only after it had a reply came in a later read, and must find
+  // all of that work done, even when a spin caught it at once.
+  let started = 0;
+  let finished = 0;
+  let early = 0;
+  let checked = 0;
+  let afterReply = false;
+  const deferred: Interceptor = (_ctx, msg, next) => {
+    if (afterReply) {
+      checked++;
+      if (finished !== started) early++;
+    }
+    afterReply = (msg.header.flags & FLAG_NO_REPLY) === 0;
+    if (msg.header.command === Command.REGION_WRITE) {
+      started++;
+      void Promise.resolve().then(() => undefined).then(() => undefined).then(() => { finished++; });
+    }
+    return next();
+  };
+  const h = startServer(undefined, { pollUs: 500, interceptor: deferred });
+  try {
+    const run = pacedClient(h.socket, 800);
+    await eventually('the client to connect', () => h.server.session !== null, { timeoutMs: 10000 });
+    const conn = h.server.session!.conn;
+    const r = await run;
+    t.deepEqual(r.wrong, []);
+    t.true(conn.polled > 0, 'the spin caught messages');
+    t.true(started >= 800 * 4);
+    t.true(checked >= 800 * 2, `${checked} messages followed a reply`);
+    t.is(early, 0, `${early} of ${checked} messages sent after a reply were handled before the promises of the one before had settled`);
   } finally {
     h.close();
   }
