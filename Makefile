@@ -4,7 +4,8 @@
 SHELL := /bin/bash
 IRQLAB_HOME ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/irqlab
 export IRQLAB_HOME
-KERNELS := 6.12 7.3
+# Debian's kernels and the lab's debug builds of them (qemu/kconfig/lab-debug.config).
+KERNELS := 6.12 7.3 6.12-debug 7.3-debug
 MODULE_SRC := $(wildcard qemu/guest/*.c qemu/guest/*.h) qemu/guest/Kbuild qemu/guest/Makefile
 # Example guest drivers: examples/drivers/NAME/ (with a Kbuild) builds NAME.ko.
 EXAMPLE_DRIVERS := $(notdir $(patsubst %/Kbuild,%,$(wildcard examples/drivers/*/Kbuild)))
@@ -12,7 +13,7 @@ MODULES := $(foreach k,$(KERNELS),$(IRQLAB_HOME)/modules/$(k)/irqlab.ko \
 	$(foreach d,$(EXAMPLE_DRIVERS),$(IRQLAB_HOME)/modules/$(k)/$(d).ko))
 N ?= 20000
 
-.PHONY: all setup node lab modules typecheck layers test test-fast demo bench fuzz doctor clean
+.PHONY: all setup node lab modules kasan typecheck layers test test-fast demo bench fuzz doctor clean
 
 all: test
 
@@ -29,7 +30,8 @@ lab:
 
 modules: $(MODULES)
 
-# Rebuilt when the module sources change or Debian's kernel release does.
+# Rebuilt when the module sources change or the kernel's release does (a rebuilt debug
+# kernel rewrites its release file).
 $(IRQLAB_HOME)/modules/%/irqlab.ko: $(MODULE_SRC) $(IRQLAB_HOME)/kernels/%/release | lab
 	@echo "[setup] guest module: building irqlab.ko for $*"
 	@qemu/setup/build-module.sh $* qemu/guest $(dir $@) >/dev/null 2>$(IRQLAB_HOME)/logs/module-$*.log \
@@ -46,6 +48,11 @@ $(foreach d,$(EXAMPLE_DRIVERS),$(eval $(call example_driver,$(d))))
 $(IRQLAB_HOME)/kernels/%/release: | lab
 	@true
 
+# On demand, not part of setup: 6.12-kasan (6.12-debug with KASAN) and irqlab.ko for it.
+kasan: setup
+	@qemu/setup/setup.sh kasan
+	@$(MAKE) --no-print-directory $(IRQLAB_HOME)/modules/6.12-kasan/irqlab.ko
+
 typecheck: node
 	@npx tsc -p .
 
@@ -58,7 +65,7 @@ test: setup typecheck layers
 
 # Unit and protocol tests only (no guest boots).
 test-fast: node typecheck layers
-	@npx ava test/layers test/protocol test/transport test/server test/pci test/cli/serve.test.ts test/control test/faults/faults.test.ts test/hardening test/trace test/epf/device.test.ts test/epf/transfers.test.ts test/epf/errors.test.ts test/epf/conformance.test.ts test/epf/results.test.ts test/epf/cli.test.ts
+	@npx ava test/layers test/protocol test/transport test/server test/pci test/cli/serve.test.ts test/control test/faults/faults.test.ts test/faults/late-writes.test.ts test/hardening test/trace test/epf/device.test.ts test/epf/transfers.test.ts test/epf/errors.test.ts test/epf/conformance.test.ts test/epf/results.test.ts test/epf/cli.test.ts
 
 demo: setup
 	@node src/cli/bin.mjs demo

@@ -7,7 +7,8 @@
 //   0x00 ID       RO   0x434e5452 ("CNTR")
 //   0x04 SCRATCH  RW   free for software
 //   0x08 COUNT    RO   how many times RAISE was written
-//   0x0c RAISE    WO   bits 7:0 = MSI-X vector to fire; bit 31 = assert INTx instead
+//   0x0c RAISE    WO   bits 7:0 = MSI-X vector to fire (one that does not exist
+//                      is a guest error); bit 31 = assert INTx instead
 //   0x10 STATUS   W1C  bit 0 = INTx cause; writing 1 clears it and drops the line
 //   0x14 CTRL     RW   bits 3:0 only; reset 0x5
 // MSI-X: 4 vectors, table at 0x800, PBA at 0xc00.
@@ -40,7 +41,8 @@ export default function createCounterDevice(): PciFunction {
             regs.set('STATUS', 1);
             dev.intx.assert();
           } else {
-            dev.msix!.fire(Number(v) & 0xff);
+            // The vector is the driver's: raiseFor() makes a missing one a guest error.
+            dev.raiseFor('RAISE', 'msix', Number(v) & 0xff);
           }
         },
       },

@@ -64,13 +64,17 @@ static void ims_write_msg_locked(struct ims_chip *ims, unsigned int slot,
 	ims->shadow[slot].msg = *msg;
 }
 
-/* Reset state: masked first, so the device never fires a half-cleared slot. */
+/*
+ * Reset state: masked first, so the device never fires a half-cleared slot,
+ * and whatever it held for the slot's last owner discarded, so the next
+ * owner's unmask does not deliver a stale interrupt.
+ */
 static void ims_clear_locked(struct ims_chip *ims, unsigned int slot, bool flush)
 {
 	static const struct msi_msg zero;
 
 	ims->shadow[slot].masked = true;
-	ims->ops->write_ctrl(ims, slot, true);
+	ims->ops->discard(ims, slot);
 	ims->ops->write_msg(ims, slot, &zero);
 	if (flush)
 		ims->ops->flush(ims, slot);

@@ -18,13 +18,18 @@
 #include <linux/pci.h>
 #include <linux/types.h>
 
-/* One slot: 16 bytes, little endian. Only the mask bit of CTRL is written. */
+/*
+ * One slot: 16 bytes, little endian. CTRL is written whole: the mask bit,
+ * and the pending bit only when a freed slot's held interrupt is discarded.
+ */
 #define IMS_SLOT_SIZE		16
 #define IMS_SLOT_ADDR_LO	0x0
 #define IMS_SLOT_ADDR_HI	0x4
 #define IMS_SLOT_DATA		0x8
 #define IMS_SLOT_CTRL		0xc
 #define IMS_SLOT_CTRL_MASK	BIT(0)
+/* Reads as pending; writing 1 discards what the slot holds (W1C). */
+#define IMS_SLOT_CTRL_PENDING	BIT(1)
 
 enum ims_storage {
 	/* The slot array sits in a BAR; software writes reach the device directly. */
@@ -56,6 +61,13 @@ struct ims_chip_config {
 	 * The DMA mask of the device must be set before ims_chip_create().
 	 */
 	void			(*notify_unmask)(void *ctx, unsigned int slot);
+	/*
+	 * IMS_STORAGE_SYSTEM, optional: make the device discard an interrupt it
+	 * holds for @slot, which is being freed, so the slot's next owner does
+	 * not receive it. Same context as notify_unmask; no flush needed (a
+	 * later notify_unmask is a posted write behind it).
+	 */
+	void			(*notify_discard)(void *ctx, unsigned int slot);
 	void			*ctx;
 	/*
 	 * WRONG ON PURPOSE, for testing only: mask a device-memory slot with a

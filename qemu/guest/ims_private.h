@@ -24,6 +24,8 @@ struct ims_storage_ops {
 	/* Address and data only; the caller keeps the slot masked meanwhile. */
 	void	(*write_msg)(struct ims_chip *ims, unsigned int slot, const struct msi_msg *msg);
 	void	(*write_ctrl)(struct ims_chip *ims, unsigned int slot, bool masked);
+	/* Masks @slot and makes the device drop an interrupt it holds for it. */
+	void	(*discard)(struct ims_chip *ims, unsigned int slot);
 	/* Returns once the device has taken every write made to @slot so far. */
 	void	(*flush)(struct ims_chip *ims, unsigned int slot);
 	void	(*read)(struct ims_chip *ims, unsigned int slot, struct ims_slot_state *st);

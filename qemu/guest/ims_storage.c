@@ -9,7 +9,7 @@
  *
  * System memory: a coherent table the device reads by DMA each time it fires
  * a slot. The device cannot see a store to it, so an unmask is announced
- * through the driver's notify_unmask().
+ * through the driver's notify_unmask(), a discard through notify_discard().
  */
 #include <linux/dma-mapping.h>
 #include <linux/io.h>
@@ -49,6 +49,12 @@ static void dev_write_ctrl(struct ims_chip *ims, unsigned int slot, bool masked)
 	writel(masked ? IMS_SLOT_CTRL_MASK : 0, dev_slot(ims, slot) + IMS_SLOT_CTRL);
 }
 
+/* The pending bit is W1C: masked, and what the slot held is dropped, in one write. */
+static void dev_discard(struct ims_chip *ims, unsigned int slot)
+{
+	writel(IMS_SLOT_CTRL_MASK | IMS_SLOT_CTRL_PENDING, dev_slot(ims, slot) + IMS_SLOT_CTRL);
+}
+
 static void dev_flush(struct ims_chip *ims, unsigned int slot)
 {
 	/* A posted write is not done until a read from the device returns. */
@@ -70,6 +76,7 @@ const struct ims_storage_ops ims_device_storage_ops = {
 	.release	= dev_release,
 	.write_msg	= dev_write_msg,
 	.write_ctrl	= dev_write_ctrl,
+	.discard	= dev_discard,
 	.flush		= dev_flush,
 	.read		= dev_read,
 };
@@ -120,6 +127,13 @@ static void sys_write_ctrl(struct ims_chip *ims, unsigned int slot, bool masked)
 		ims->cfg.notify_unmask(ims->cfg.ctx, slot);
 }
 
+static void sys_discard(struct ims_chip *ims, unsigned int slot)
+{
+	sys_write_ctrl(ims, slot, true);
+	if (ims->cfg.notify_discard)
+		ims->cfg.notify_discard(ims->cfg.ctx, slot);
+}
+
 /*
  * Coherent stores are seen by the device's next read of the slot; there is no
  * write of ours in flight to wait for. (A message whose slot the device read
@@ -144,6 +158,7 @@ const struct ims_storage_ops ims_system_storage_ops = {
 	.release	= sys_release,
 	.write_msg	= sys_write_msg,
 	.write_ctrl	= sys_write_ctrl,
+	.discard	= sys_discard,
 	.flush		= sys_flush,
 	.read		= sys_read,
 };

@@ -31,6 +31,7 @@
 #define IRQLAB_REG_DB_COUNT		0x028	/* RO: writes to DOORBELL since reset */
 #define IRQLAB_REG_DB_LAST		0x02c	/* RO: last value written to DOORBELL */
 #define IRQLAB_REG_IMS_UNMASK		0x030	/* WO: slot index; re-read slot, fire if pending */
+#define IRQLAB_REG_IMS_DISCARD		0x034	/* WO: slot index; drop what the slot holds pending */
 #define IRQLAB_REG_IMS_PENDING_LO	0x038	/* RO: pending bits of slots 0-31 */
 #define IRQLAB_REG_IMS_PENDING_HI	0x03c	/* RO: pending bits of slots 32-63 */
 
@@ -57,6 +58,17 @@
  * IMS slot: 16 bytes, the layout of the IDXD-style IMS chip. The table lives in
  * the BAR (device memory) or, with IRQLAB_CTRL_IMS_SYSMEM, in system memory at
  * IMS_BASE, from where the device reads a slot by DMA when it fires.
+ *
+ * A slot fired while masked is held (pending) and sent on unmask. The pending
+ * bit reads in CTRL (device memory) or IMS_PENDING_LO/HI, and is discarded by
+ * writing 1 to it (W1C; do not read-modify-write CTRL) or, in system memory,
+ * the slot's index to IMS_DISCARD: a driver freeing a slot does so, so that
+ * the slot's next owner does not receive a stale interrupt.
+ *
+ * The PASID enable bit and 20-bit PASID (IDXD's layout) are stored and shown
+ * in the lab's traces, but the message leaves without them: the device sends
+ * it as a vfio-user DMA_WRITE, which carries an address and data and no PASID
+ * TLP prefix, so the interrupt reaches the guest as an untagged write.
  */
 #define IRQLAB_IMS_SLOT_SIZE		16
 #define IRQLAB_IMS_ADDR_LO		0x0
@@ -64,6 +76,8 @@
 #define IRQLAB_IMS_DATA			0x8
 #define IRQLAB_IMS_CTRL			0xc
 #define IRQLAB_IMS_CTRL_MASK		(1u << 0)	/* set at reset */
-#define IRQLAB_IMS_CTRL_PENDING		(1u << 1)	/* RO, device memory mode only */
+#define IRQLAB_IMS_CTRL_PENDING		(1u << 1)	/* W1C, device memory mode only */
+#define IRQLAB_IMS_CTRL_PASID_EN	(1u << 3)	/* the slot's PASID is valid */
+#define IRQLAB_IMS_CTRL_PASID_SHIFT	12		/* bits 31:12: PASID */
 
 #endif /* IRQLAB_HW_H */

@@ -4,7 +4,7 @@
  * ims_irqchip library (ims_irqchip.h); this file only adds what is specific
  * to the irqlab device: where its slot array is, and for the system-memory
  * table the registers that give the device the table's address and tell it
- * of an unmask (irqlab_hw.h).
+ * of an unmask or a discard (irqlab_hw.h).
  */
 #include <linux/build_bug.h>
 #include <linux/dma-mapping.h>
@@ -16,7 +16,7 @@
 static_assert(IRQLAB_IMS_SLOT_SIZE == IMS_SLOT_SIZE);
 static_assert(IRQLAB_IMS_ADDR_LO == IMS_SLOT_ADDR_LO && IRQLAB_IMS_ADDR_HI == IMS_SLOT_ADDR_HI);
 static_assert(IRQLAB_IMS_DATA == IMS_SLOT_DATA && IRQLAB_IMS_CTRL == IMS_SLOT_CTRL);
-static_assert(IRQLAB_IMS_CTRL_MASK == IMS_SLOT_CTRL_MASK);
+static_assert(IRQLAB_IMS_CTRL_MASK == IMS_SLOT_CTRL_MASK && IRQLAB_IMS_CTRL_PENDING == IMS_SLOT_CTRL_PENDING);
 
 /* Called by the library, from the irqchip (interrupts off). */
 static void irqlab_ims_notify_unmask(void *ctx, unsigned int slot)
@@ -26,6 +26,14 @@ static void irqlab_ims_notify_unmask(void *ctx, unsigned int slot)
 	writel(slot, idev->regs + IRQLAB_REG_IMS_UNMASK);
 	/* A posted write is not done until a read from the device returns. */
 	readl(idev->regs + IRQLAB_REG_CTRL);
+}
+
+/* Called by the library when a slot is freed; the unmask notify that may follow is ordered behind it. */
+static void irqlab_ims_notify_discard(void *ctx, unsigned int slot)
+{
+	struct irqlab_dev *idev = ctx;
+
+	writel(slot, idev->regs + IRQLAB_REG_IMS_DISCARD);
 }
 
 static struct ims_chip *irqlab_ims_create_sysmem(struct irqlab_dev *idev,
@@ -70,6 +78,7 @@ int irqlab_ims_setup(struct irqlab_dev *idev, bool sysmem)
 		.storage	= IMS_STORAGE_DEVICE,
 		.table		= idev->ims_table,
 		.notify_unmask	= irqlab_ims_notify_unmask,
+		.notify_discard	= irqlab_ims_notify_discard,
 		.ctx		= idev,
 		.unflushed_mask	= irqlab_unflushed_mask(),
 	};

@@ -4,7 +4,8 @@
 # so they cannot run on a Debian 12 host directly).
 #
 # Usage: qemu/setup/build-module.sh KREL SRC_DIR OUT_DIR [MAKE_ARGS...]
-#   KREL      a kernel release (6.12.117+deb13-amd64) or a series of the lab (6.12, 7.3)
+#   KREL      a kernel release (6.12.117+deb13-amd64) or a lab kernel (6.12, 7.3, 6.12-debug,
+#             7.3-debug, 6.12-kasan: the last three build against their kept build tree)
 #   SRC_DIR   the module's sources (a Kbuild or Makefile with obj-m); copied, never written
 #   OUT_DIR   receives the built .ko files (created if missing); their paths go to stdout
 #   MAKE_ARGS extra arguments for make (e.g. W=1, or ccflags-y=-DDEBUG)
@@ -24,9 +25,16 @@ if ! load_state buildroot 2>/dev/null || ! load_state kernels 2>/dev/null; then
 fi
 BR="$IRQLAB_HOME/buildroot"
 REL="$(kernel_release "$KREL")"
-HDR="/usr/src/linux-headers-$REL"
-if [[ ! -d "$BR$HDR" ]]; then
+HDR="$(kernel_headers "$KREL")"
+HDR_HOST="$BR$HDR"
+if [[ "$HDR" == "$LINUX_MNT"/* ]]; then
+    # One of our kernels: its build tree lives outside the root.
+    CHROOT_BINDS=("$LINUX_BIND")
+    HDR_HOST="$LINUX_HOME${HDR#"$LINUX_MNT"}"
+fi
+if [[ ! -f "$HDR_HOST/Makefile" ]]; then
     have="$(find "$BR/usr/src" -maxdepth 1 -name 'linux-headers-*-amd64' -printf '%f\n' | sed 's/^linux-headers-//' | tr '\n' ' ' | sed 's/ $//')"
+    for k in "${OWN_KERNELS[@]}"; do [[ -f "$LINUX_HOME/build/$k/Makefile" ]] && have+=" $k"; done
     die "no headers for '$REL' in the build root (have: ${have:-none})"
 fi
 

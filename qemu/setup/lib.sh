@@ -29,6 +29,13 @@ SUITES=(trixie trixie-backports)
 KERNEL_SERIES=(6.12 7.3)
 # shellcheck disable=SC2034
 declare -A KERNEL_SUITE=([6.12]=trixie [7.3]=trixie-backports)
+# The lab's own kernels, built from those series' Debian sources with qemu/kconfig/
+# lab-debug.config (setup.sh debug): NAME is SERIES-debug.
+DEBUG_KERNELS=(6.12-debug 7.3-debug)
+# Built only on demand (setup.sh kasan): 6.12-debug plus qemu/kconfig/kasan.config.
+KASAN_KERNELS=(6.12-kasan)
+# Every kernel built here (vs. unpacked from Debian).
+OWN_KERNELS=("${DEBUG_KERNELS[@]}" "${KASAN_KERNELS[@]}")
 
 # Kernel sources (Debian's linux-source-<series>) and the debug kernels' build trees. They
 # live outside the build root (a rebuilt root keeps them) and are bind-mounted into it.
@@ -301,13 +308,30 @@ chroot_run() {
     return "$rc"
 }
 
-# Kernel release for a series ("6.12" -> "6.12.117+deb13-amd64") from the kernels state;
-# a full release is passed through.
+# Kernel release for a lab kernel ("6.12" -> "6.12.117+deb13-amd64", "6.12-debug" ->
+# "6.12.117-irqlab-debug") from the set-up's state; a full release is passed through.
 kernel_release() {
-    local want="$1" s var
-    for s in "${KERNEL_SERIES[@]}"; do
-        var="K_REL_${s//./_}"
-        if [[ "$want" == "$s" && -n "${!var:-}" ]]; then printf '%s\n' "${!var}"; return 0; fi
-    done
+    local want="$1" var
+    if [[ "$want" =~ ^[0-9]+\.[0-9]+(-[a-z0-9]+)?$ ]]; then
+        var="K_REL_${want//[.-]/_}"
+        # Built kernels keep their release in their own state file.
+        [[ -n "${!var:-}" || "$want" != *-* ]] || load_state "kernel-$want" 2>/dev/null || true
+        if [[ -n "${!var:-}" ]]; then printf '%s\n' "${!var}"; return 0; fi
+    fi
     printf '%s\n' "$want"
+}
+
+# The folder a module for this lab kernel (name or release) builds against, as the build
+# root sees it: Debian's headers package for a stock kernel, the kept build tree for one
+# of ours (reachable through $LINUX_BIND).
+kernel_headers() {
+    local rel name
+    rel="$(kernel_release "$1")"
+    for name in "${OWN_KERNELS[@]}"; do
+        if [[ "$1" == "$name" || "$rel" == "$(kernel_release "$name")" ]]; then
+            printf '%s\n' "$LINUX_MNT/build/$name"
+            return 0
+        fi
+    done
+    printf '%s\n' "/usr/src/linux-headers-$rel"
 }

@@ -4,7 +4,8 @@
 # TCG with the unpacked QEMU, with and without a vIOMMU doing interrupt remapping, and check
 # what the guest reports. Prints a table; exits non-zero if any boot is not ok.
 #
-# Usage: qemu/setup/selftest.sh [--timeout SECONDS]   (after qemu/setup/setup.sh all)
+# Usage: qemu/setup/selftest.sh [--timeout SECONDS] [KERNEL...]   (after qemu/setup/setup.sh all)
+#   KERNEL  lab kernels to boot (default: all of them: 6.12 7.3 6.12-debug 7.3-debug)
 set -euo pipefail
 
 LOG_TAG=selftest
@@ -12,13 +13,16 @@ LOG_TAG=selftest
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TIMEOUT=120
+KERNELS=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --timeout) TIMEOUT="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
-        *) die "unknown argument $1" ;;
+        -*) die "unknown argument $1" ;;
+        *) KERNELS+=("$1"); shift ;;
     esac
 done
+[[ ${#KERNELS[@]} -gt 0 ]] || KERNELS=("${KERNEL_SERIES[@]}" "${DEBUG_KERNELS[@]}")
 
 LAB="$IRQLAB_HOME/lab.json"
 [[ -f "$LAB" ]] || die "no $LAB: run qemu/setup/setup.sh all first"
@@ -40,7 +44,11 @@ if command -v node >/dev/null; then
         need(lab.buildroot.path, "buildroot.path");
         for (const [s, k] of Object.entries(lab.kernels)) {
             for (const f of ["vmlinuz", "config", "systemMap", "modules"]) need(k[f], s + "." + f);
-            need(lab.buildroot.path + lab.buildroot.headers[s], "buildroot.headers." + s);
+            // Debian kernels build modules against headers in the build root, ours
+            // against their kept build tree.
+            if (k.build) need(k.build + "/Module.symvers", s + ".build");
+            else need(lab.buildroot.path + lab.buildroot.headers[s], "buildroot.headers." + s);
+            need(lab.endpoint.modules[s], "endpoint.modules." + s);
         }
         if (bad.length) { console.error("lab.json: " + bad.join(", ")); process.exit(1); }
     ' "$LAB" || die "lab.json is inconsistent"
@@ -76,8 +84,9 @@ EOF
 
 say "QEMU $QEMU_VERSION ($QEMU); timeout ${TIMEOUT} s a boot"
 rows=() failed=0
-for s in "${KERNEL_SERIES[@]}"; do
+for s in "${KERNELS[@]}"; do
     rel="$(kernel_release "$s")"
+    [[ "$rel" != "$s" ]] || die "'$s' is not a kernel of this lab (${KERNEL_SERIES[*]} ${DEBUG_KERNELS[*]})"
     t0=$(now_ms)
     "$IRQLAB_SETUP_DIR/build-module.sh" "$rel" "$TMP/hello" "$TMP/ko-$s" \
         >/dev/null 2>"$LOG_DIR/selftest-build-$s.log" \
@@ -110,10 +119,10 @@ for s in "${KERNEL_SERIES[@]}"; do
         if [[ ${#why[@]} -gt 0 ]]; then ok="FAIL(${why[*]}; $log)"; failed=1; fi
         mod=fail; got "module=ok" && mod=ok
         ir=off; got "ir=on" && ir=on
-        rows+=("$(printf '%-6s %-24s %-6s %-7s %-7s %-9s %s' "$s" "$rel" "$iommu" "$boot_s" "$mod" "$ir" "$ok")")
+        rows+=("$(printf '%-11s %-24s %-6s %-7s %-7s %-9s %s' "$s" "$rel" "$iommu" "$boot_s" "$mod" "$ir" "$ok")")
     done
     say "$s: test module built in $build_s s"
 done
-printf '%-6s %-24s %-6s %-7s %-7s %-9s %s\n' kernel release iommu boot_s module irremap ok
+printf '%-11s %-24s %-6s %-7s %-7s %-9s %s\n' kernel release iommu boot_s module irremap ok
 printf '%s\n' "${rows[@]}"
 [[ $failed == 0 ]] || die "some boots failed (serial logs in $LOG_DIR/selftest-*.log)"

@@ -2,7 +2,7 @@
 # irqlab lab set-up: guest-side artefacts from Debian's archive, unpacked under $IRQLAB_HOME
 # without touching the host's apt/dpkg state.
 #
-# Usage: qemu/setup/setup.sh [--refresh] [all|qemu|kernels|buildroot|busybox|linux-source|endpoint]...
+# Usage: qemu/setup/setup.sh [--refresh] [all|qemu|kernels|buildroot|busybox|linux-source|endpoint|debug|kasan]...
 #   all           everything below (default), then writes $IRQLAB_HOME/lab.json
 #   qemu          QEMU 11.1 from trixie-backports (vfio-user client) + a wrapper in $IRQLAB_HOME/bin
 #   kernels       Debian 6.12 (trixie) and 7.3 (trixie-backports) kernels: vmlinuz, config,
@@ -13,6 +13,10 @@
 #                 unpacked to $IRQLAB_HOME/linux/src/<series>
 #   endpoint      the kernel's PCI endpoint test driver (pci_endpoint_test.ko) for both stock
 #                 kernels, pcitest (6.12) and the pci_endpoint kselftest (7.3), static
+#   debug         the debug kernels 6.12-debug and 7.3-debug, built from those sources with
+#                 qemu/kconfig/lab-debug.config (lockdep & co.; the longest step)
+#   kasan         6.12-kasan: 6.12-debug with KASAN (qemu/kconfig/kasan.config); only when
+#                 named, never by all
 #   --refresh     redo the named steps even if cached (e.g. after Debian published new kernels)
 #
 # IRQLAB_HOME defaults to ${XDG_CACHE_HOME:-$HOME/.cache}/irqlab. Runs as root on Debian 12
@@ -27,7 +31,7 @@ source "$IRQLAB_SETUP_DIR/steps-linux.sh"
 source "$IRQLAB_SETUP_DIR/manifest.sh"
 
 # Every step, in the order they run (each needs the ones before it).
-ALL_STEPS=(qemu kernels buildroot busybox linux-source endpoint)
+ALL_STEPS=(qemu kernels buildroot busybox linux-source endpoint debug)
 
 REFRESH=0
 declare -a STEPS=()
@@ -35,9 +39,9 @@ for a in "$@"; do
     case "$a" in
         --refresh|--force) REFRESH=1 ;;
         all) STEPS+=("${ALL_STEPS[@]}") ;;
-        qemu|kernels|buildroot|busybox|linux-source|endpoint) STEPS+=("$a") ;;
+        qemu|kernels|buildroot|busybox|linux-source|endpoint|debug|kasan) STEPS+=("$a") ;;
         -h|--help) usage; exit 0 ;;
-        *) die "unknown argument '$a' (use: all|${ALL_STEPS[*]// /|}, --refresh)" ;;
+        *) die "unknown argument '$a' (use: all|$(IFS='|'; echo "${ALL_STEPS[*]}")|kasan, --refresh)" ;;
     esac
 done
 [[ ${#STEPS[@]} -gt 0 ]] || STEPS=("${ALL_STEPS[@]}")
@@ -298,12 +302,17 @@ step_kernels() {
 BUILDROOT="$IRQLAB_HOME/buildroot"
 # What kbuild needs for out-of-tree modules, beyond the headers' own dependencies: a shell
 # as /bin/sh, the usual text tools, and kmod. Essential packages are not pulled in by apt
-# (nobody declares them), so they are named here.
+# (nobody declares them), so they are named here. The second line is for building whole
+# kernels (the debug kernels): Kconfig's parser generators, bc for the timer constants,
+# libelf for objtool, libssl for the certificate tools, perl and python3 for scripts.
 BR_PACKAGES=(base-files bash dash coreutils sed grep mawk findutils diffutils tar gzip xz-utils
-    kmod make gcc gcc-14 libc6-dev binutils)
+    kmod make gcc gcc-14 libc6-dev binutils
+    flex bison bc libelf-dev libssl-dev cpio perl-base python3-minimal)
 
 buildroot_cached() {
     load_state buildroot 2>/dev/null || return 1
+    # A root made for another package list lacks something (or has too much).
+    [[ "${BR_LIST:-}" == "${BR_PACKAGES[*]}" ]] || return 1
     [[ -x "$BUILDROOT/usr/bin/gcc-14" && -x "$BUILDROOT/usr/bin/make" ]] || return 1
     local s var
     for s in "${KERNEL_SERIES[@]}"; do
@@ -370,9 +379,13 @@ step_buildroot() {
         fake_status_entry linux-base 9999 all
     } >"$status"
     # trixie's pahole 1.30 segfaults with trixie's libdw 0.192 (on any object: the BTF step
-    # of every module build dies); backports' elfutils works. Take it from there if present.
-    for s in libdw1t64 libelf1t64; do
-        [[ -n "$(suite_version "$s" trixie-backports)" ]] && pkgs+=("$s/trixie-backports")
+    # of every module build dies); backports' elfutils works. Take it from there if present,
+    # with the libelf-dev of the same version (objtool links it).
+    local i
+    for s in libdw1t64 libelf1t64 libelf-dev; do
+        [[ -n "$(suite_version "$s" trixie-backports)" ]] || continue
+        for i in "${!pkgs[@]}"; do [[ "${pkgs[i]}" == "$s" ]] && unset 'pkgs[i]'; done
+        pkgs+=("$s/trixie-backports")
     done
     FETCH_STATUS="$status" apt_fetch buildroot "$log" install "${pkgs[@]}"
     say "buildroot: unpacking..."
@@ -402,6 +415,7 @@ step_buildroot() {
     rm -rf "$BUILDROOT"
     mv "$new" "$BUILDROOT"
     {
+        state_line BR_LIST "${BR_PACKAGES[*]}"
         state_line BR_GCC "$(chroot_run "$BUILDROOT" gcc-14 -dumpfullversion 2>/dev/null || echo unknown)"
         for s in "${KERNEL_SERIES[@]}"; do
             state_line "BR_HEADERS_${s//./_}" "/usr/src/linux-headers-$(kernel_release "$s")"
@@ -448,7 +462,7 @@ T_START=$(now_ms)
 declare -a CACHED=()   # steps found cached, for the one-line summary
 DID_WORK=0
 # Steps run in a fixed order (buildroot needs the kernels' releases), each at most once.
-for s in "${ALL_STEPS[@]}"; do
+for s in "${ALL_STEPS[@]}" kasan; do
     if printf '%s\n' "${STEPS[@]}" | grep -qx "$s"; then
         # The buildroot's headers must match the kernels: make sure those are known.
         if [[ $s == buildroot ]] && ! kernels_cached; then step_kernels; DID_WORK=1; fi

@@ -161,3 +161,47 @@ step_endpoint() {
     state_line EP_KEY "$(endpoint_key)" | write_state endpoint
     say "endpoint: ready in $(elapsed "$t0") s ($ENDPOINT_HOME)"
 }
+
+# --------------------------------------------------------------------------------------
+# debug: the lab's debug kernels (6.12-debug, 7.3-debug)
+# --------------------------------------------------------------------------------------
+DEBUG_FRAGMENT="$IRQLAB_REPO/qemu/kconfig/lab-debug.config"
+
+# build-kernel.sh keeps each kernel's own state (kernel-NAME.env) and decides whether it is
+# up to date (same fragment, same Debian source, same recipe).
+step_debug() {
+    local name t0 todo=()
+    for name in "${DEBUG_KERNELS[@]}"; do
+        if wants_refresh debug || ! "$IRQLAB_SETUP_DIR/build-kernel.sh" --check "$name" "${name%%-*}" "$DEBUG_FRAGMENT"; then
+            todo+=("$name")
+        fi
+    done
+    if [[ ${#todo[@]} == 0 ]]; then
+        CACHED+=("debug kernels$(for name in "${DEBUG_KERNELS[@]}"; do printf ' %s' "$(kernel_release "$name")"; done)")
+        return 0
+    fi
+    t0=$(now_ms)
+    local -a force=()
+    wants_refresh debug && force=(--force)
+    # One after the other: each uses both cores.
+    for name in "${todo[@]}"; do
+        "$IRQLAB_SETUP_DIR/build-kernel.sh" "${force[@]}" "$name" "${name%%-*}" "$DEBUG_FRAGMENT" || exit 1
+    done
+    say "debug: ${todo[*]} ready in $(elapsed "$t0") s"
+}
+
+# --------------------------------------------------------------------------------------
+# kasan (on demand, not part of all): 6.12-debug with KASAN on top
+# --------------------------------------------------------------------------------------
+step_kasan() {
+    local name="${KASAN_KERNELS[0]}" t0
+    local -a args=("$name" "${name%%-*}" "$DEBUG_FRAGMENT" "$IRQLAB_REPO/qemu/kconfig/kasan.config")
+    if ! wants_refresh kasan && "$IRQLAB_SETUP_DIR/build-kernel.sh" --check "${args[@]}"; then
+        CACHED+=("$name $(kernel_release "$name")"); return 0
+    fi
+    t0=$(now_ms)
+    local -a force=()
+    wants_refresh kasan && force=(--force)
+    "$IRQLAB_SETUP_DIR/build-kernel.sh" "${force[@]}" "${args[@]}" || exit 1
+    say "kasan: $name ready in $(elapsed "$t0") s"
+}

@@ -8,6 +8,7 @@ import { TraceRecorder } from '../trace/index.ts';
 import { loadDevice, DEFAULT_DEVICE } from '../devices/registry.ts';
 import { ImsQueueDevice } from '../devices/ims-queue.ts';
 import type { PciFunction } from '../pci/function.ts';
+import { isLabKernel, loadLab } from '../vm/lab.ts';
 
 const MAX_DEVICES = 8;
 
@@ -23,7 +24,8 @@ Each ${DEFAULT_DEVICE} gets its own serial number, so the guest tells them apart
 a device module given twice must export a function that creates a device.
 
 options:
-  --kernel 6.12|7.3|PATH  guest kernel: a lab kernel (default 6.12) or your bzImage
+  --kernel NAME|PATH      guest kernel: a lab kernel (6.12, the default; 7.3; the
+                          debug builds 6.12-debug and 7.3-debug) or your bzImage
   --iommu                 add an Intel vIOMMU with interrupt remapping
   --module FILE.ko        load your module in the guest (repeatable); it is in
                           /irqlab/modules/ as well
@@ -68,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   const specs = positionals.length ? positionals : [DEFAULT_DEVICE];
   const devices = await loadDevices(specs);
   const own = values.module ?? [];
-  const labKernel = values.kernel === '6.12' || values.kernel === '7.3';
+  const labKernel = isLabKernel(loadLab(), values.kernel);
   const ours = devices.some((d) => d instanceof ImsQueueDevice) && labKernel && !values['no-module'];
   const err = (s: string) => process.stderr.write(`irqlab: ${s}\n`);
   err(`booting ${values.kernel}${values.iommu ? ' with a vIOMMU' : ''}...`);

@@ -11,7 +11,7 @@ import { summarizeKernelLog } from '../vm/kernel-log.ts';
 
 const MAX_DEVICES = 4;
 
-const help = `usage: irqlab demo [--kernel 6.12|7.3] [--no-iommu] [--rounds N] [--devices N]
+const help = `usage: irqlab demo [--kernel 6.12|7.3|6.12-debug|7.3-debug] [--no-iommu] [--rounds N] [--devices N]
 
 Boots a Debian guest (TCG, a few seconds) against the reference ims-queue
 device with the irqlab guest module, fires every MSI-X vector and every queue's
@@ -20,7 +20,8 @@ domain hierarchy it built and its logical functions. By default the guest has
 a vIOMMU with interrupt remapping, so IMS sits on INTEL-IR on VECTOR.
 
 options:
-  --kernel 6.12|7.3   guest kernel (default 6.12)
+  --kernel NAME       guest kernel: 6.12 (default), 7.3, or the debug builds
+                      6.12-debug and 7.3-debug (lockdep, irq debugfs)
   --no-iommu          no vIOMMU: MSI-X and IMS sit directly on VECTOR
   --rounds N          times each interrupt is fired (1..1000, default 5)
   --devices N         reference devices in the guest (1..${MAX_DEVICES}, default 1), one

@@ -36,17 +36,27 @@ export async function run(): Promise<number> {
   } else {
     try {
       const lab = loadLab();
+      // Paths under the lab are shown relative to it (printed below the table).
+      const rel = (p: string) => (p.startsWith(home + '/') ? `$IRQLAB_HOME/${p.slice(home.length + 1)}` : p);
       const v = qemuVersion(lab.qemu.bin);
-      rows.push({ what: 'QEMU (vfio-user client)', status: v ? 'ok' : 'broken', detail: v ? `${v} at ${lab.qemu.bin}` : `${lab.qemu.bin} does not run: run make setup` });
-      for (const [series, k] of Object.entries(lab.kernels)) {
+      rows.push({ what: 'QEMU (vfio-user client)', status: v ? 'ok' : 'broken', detail: v ? `${v} at ${rel(lab.qemu.bin)}` : `${lab.qemu.bin} does not run: run make setup` });
+      for (const [name, k] of Object.entries(lab.kernels)) {
         const ok = existsSync(k.vmlinuz);
-        rows.push({ what: `guest kernel ${series}`, status: ok ? 'ok' : 'missing', detail: ok ? `${k.release} (${k.vmlinuz})` : `${k.vmlinuz} is gone: run make setup` });
-        const ko = join(home, 'modules', series, 'irqlab.ko');
-        rows.push({ what: `guest module for ${series}`, status: existsSync(ko) ? 'ok' : 'missing', detail: existsSync(ko) ? ko : 'not built: run make setup' });
+        rows.push({ what: `${k.debug ? 'debug' : 'guest'} kernel ${name}`, status: ok ? 'ok' : 'missing', detail: ok ? `${k.release} (${rel(k.vmlinuz)})` : `${k.vmlinuz} is gone: run make setup` });
+        if (k.debug) rows.push({ what: `  checkers`, status: 'ok', detail: k.debug.checkers.join(' ') });
+        const ko = join(home, 'modules', name, 'irqlab.ko');
+        rows.push({ what: `  irqlab.ko`, status: existsSync(ko) ? 'ok' : 'missing', detail: existsSync(ko) ? rel(ko) : 'not built: run make setup' });
+        const ep = lab.endpoint.modules[name];
+        rows.push({ what: `  pci_endpoint_test.ko`, status: ep && existsSync(ep) ? 'ok' : 'missing', detail: ep ? rel(ep) : 'not built: run make setup' });
+      }
+      rows.push({ what: 'pcitest (6.12 tools/pci)', status: existsSync(lab.endpoint.pcitest) ? 'ok' : 'missing', detail: rel(lab.endpoint.pcitest) });
+      rows.push({ what: 'pci_endpoint kselftest (7.3)', status: existsSync(lab.endpoint.kselftest) ? 'ok' : 'missing', detail: rel(lab.endpoint.kselftest) });
+      for (const [series, src] of Object.entries(lab.sources)) {
+        rows.push({ what: `kernel source ${series}`, status: existsSync(src.path) ? 'ok' : 'missing', detail: `linux-source-${series} ${src.version} (${rel(src.path)})` });
       }
       const br = (lab.buildroot as { path?: string } | undefined)?.path;
-      rows.push({ what: 'module build root (trixie)', status: br && existsSync(br) ? 'ok' : 'missing', detail: br ?? 'run make setup' });
-      rows.push({ what: 'busybox (initramfs)', status: existsSync(lab.busybox) ? 'ok' : 'missing', detail: lab.busybox });
+      rows.push({ what: 'module build root (trixie)', status: br && existsSync(br) ? 'ok' : 'missing', detail: br ? rel(br) : 'run make setup' });
+      rows.push({ what: 'busybox (initramfs)', status: existsSync(lab.busybox) ? 'ok' : 'missing', detail: rel(lab.busybox) });
     } catch (err) {
       rows.push({ what: 'lab', status: 'broken', detail: (err as Error).message });
     }

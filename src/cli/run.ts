@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { loadScenario, runScenarioFile, kernelLogOf } from '../scenario/scenario.ts';
 import { summarizeKernelLog } from '../vm/kernel-log.ts';
 
-const help = `usage: irqlab run SCENARIO.ts [--kernel 6.12|7.3|PATH] [--iommu]
+const help = `usage: irqlab run SCENARIO.ts [--kernel 6.12|7.3|6.12-debug|7.3-debug|PATH] [--iommu]
 
 Runs a scenario script: its default export receives { device, vm, driver,
 faults, ... } once a guest has booted against the reference device with the

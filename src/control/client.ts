@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { msgpackChannel, type ControlResponse, type MsgpackChannel } from './protocol.ts';
 import type { IrqKind, IrqOutcome } from '../irq/events.ts';
 import type { FaultRule } from '../faults/rules.ts';
+import type { GuestErrorSummary } from '../device/guest-errors.ts';
 
 export class ControlError extends Error {}
 
@@ -60,7 +61,7 @@ export class ControlClient {
     return this.request('info');
   }
 
-  async fire(kind: IrqKind, index = 0): Promise<IrqOutcome> {
+  async fire(kind: IrqKind, index: number | string = 0): Promise<IrqOutcome> {
     return (await this.request<{ outcome: IrqOutcome }>('fire', { kind, index })).outcome;
   }
 
@@ -95,6 +96,11 @@ export class ControlClient {
 
   stats(): Promise<Record<string, unknown>> {
     return this.request('stats');
+  }
+
+  /** The guest errors so far (counts by kind, the last few), and counting from zero again. */
+  clearGuestErrors(): Promise<GuestErrorSummary> {
+    return this.request('guest-errors.clear');
   }
 
   close(): void {

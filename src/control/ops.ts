@@ -17,7 +17,7 @@ type Op = (t: ControlTarget, args: Record<string, unknown>) => unknown;
 
 function int(args: Record<string, unknown>, key: string, dflt?: number): number {
   const v = args[key] ?? dflt;
-  const n = typeof v === 'string' ? Number(v) : v;
+  const n = typeof v === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(v.trim()) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new Error(`${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
   return n;
 }
@@ -40,6 +40,7 @@ export const ops: Record<string, Op> = {
   fire(t, a) {
     const kind = a.kind;
     if (!isIrqKind(kind)) throw new Error(`kind must be one of ${IRQ_KINDS.join(', ')}, got ${JSON.stringify(kind)}`);
+    // spurious() refuses an index the device lacks, naming the valid range (never wraps it).
     return { outcome: t.device.spurious(kind, int(a, 'index', 0)) };
   },
 
@@ -81,6 +82,10 @@ export const ops: Record<string, Op> = {
     return {};
   },
 
+  'guest-errors.clear'(t) {
+    return t.device.clearGuestErrors();
+  },
+
   'device.reset'(t) {
     t.device.reset('reset from the control channel');
     return {};
@@ -91,6 +96,7 @@ export const ops: Record<string, Op> = {
     const out: Record<string, unknown> = {
       irqs: t.device.counters.snapshot(),
       faults: Object.fromEntries(t.device.faults.totals),
+      guestErrors: t.device.guestErrors(),
       session: s ? { ...s.ctx.stats } : null,
     };
     const d = t.device;

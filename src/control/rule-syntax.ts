@@ -2,7 +2,7 @@
 //
 //   irq [KIND] [INDEX] ACTION [OPTION...]      e.g. irq ims 3 drop count=1
 //   read REGION [OFFSET] all-ones|value=V        e.g. read 0 0x28 all-ones
-//   write REGION [OFFSET] ignore
+//   write REGION [OFFSET] ignore|late|late=MS   (late: held until a read of the device)
 //   command NAME error=ERRNO|delay=MS|close     e.g. command REGION_READ delay=6000
 //   dma [read|write] drop|corrupt|delay=MS
 //
@@ -54,6 +54,7 @@ export function parseRuleWords(words: string[]): Record<string, unknown> {
       const action = bare.shift();
       if (action) rule.action = action;
       else if (opts.value !== undefined) rule.action = { value: number(take('value')!) };
+      else if (opts.late !== undefined) rule.action = { late: number(take('late')!) };
       if (opts.length !== undefined) rule.length = number(take('length')!);
       break;
     }

@@ -55,8 +55,8 @@ interface Reg {
   spec: RegisterSpec;
 }
 
-/** A bad access from software: logged as a guest error, never thrown at the client. */
-export type GuestErrorLog = (message: string) => void;
+/** A bad access from software: a guest error, never thrown at the client. */
+export type GuestErrorLog = (kind: 'access-size' | 'read-only', message: string) => void;
 
 export class RegisterMap {
   readonly size: number;
@@ -167,7 +167,7 @@ export class RegisterMap {
     const { min, max, aligned } = this.rules;
     const sizeOk = length >= min && length <= max && (length & (length - 1)) === 0;
     if (sizeOk && (!aligned || offset % length === 0)) return true;
-    this.guestError(`${write ? 'write' : 'read'} of ${length} bytes at 0x${offset.toString(16)} breaks the access rules (sizes ${min}..${max}${aligned ? ', naturally aligned' : ''}); ${write ? 'ignored' : 'returning all-ones'}`);
+    this.guestError('access-size', `${write ? 'write' : 'read'} of ${length} bytes at 0x${offset.toString(16)} breaks the access rules (sizes ${min}..${max}${aligned ? ', naturally aligned' : ''}); ${write ? 'ignored' : 'returning all-ones'}`);
     return false;
   }
 
@@ -248,6 +248,7 @@ export class RegisterMap {
     const m = r.maskNum;
     switch (r.access) {
       case 'RO':
+        this.readOnly(r, written);
         return;
       case 'WO':
         r.spec.write?.((written & m) >>> 0, r.index, 0);
@@ -261,12 +262,17 @@ export class RegisterMap {
     }
   }
 
+  private readOnly(r: Reg, written: number | bigint): void {
+    this.guestError('read-only', `write of 0x${written.toString(16)} to ${r.name} (0x${r.offset.toString(16)}), a read-only register; ignored`);
+  }
+
   private apply(r: Reg, written: bigint, enables: bigint): void {
     const old = this.get(r);
     const m = r.mask & enables;
     let now = old;
     switch (r.access) {
       case 'RO':
+        this.readOnly(r, written & enables);
         return;
       case 'RW':
         now = (old & ~m) | (written & m);

@@ -6,7 +6,7 @@
 //
 //   BAR0 (64-bit, 16 KiB): registers at 0x000, queues at 0x100, IMS table at 0x2000
 //   BAR2 (32-bit, 8 KiB):  MSI-X table at 0x0000, PBA at 0x1000
-import { PciFunction } from '../pci/function.ts';
+import { PciFunction, type PciFunctionSpec } from '../pci/function.ts';
 import { RegisterMap, type RegisterSpec } from '../device/register-map.ts';
 import { ImsTable, IMS_SLOT_SIZE } from '../irq/ims.ts';
 import type { IrqOutcome } from '../irq/events.ts';
@@ -19,7 +19,7 @@ export const IRQLAB_VERSION = 0x00010000;
 export const Reg = {
   ID: 0x000, VERSION: 0x004, NUM_QUEUES: 0x008, IMS_CAP: 0x00c, IMS_OFFSET: 0x010, CTRL: 0x014,
   IMS_BASE_LO: 0x018, IMS_BASE_HI: 0x01c, SCRATCH: 0x020, DOORBELL: 0x024, DB_COUNT: 0x028, DB_LAST: 0x02c,
-  IMS_UNMASK: 0x030, IMS_PENDING_LO: 0x038, IMS_PENDING_HI: 0x03c,
+  IMS_UNMASK: 0x030, IMS_DISCARD: 0x034, IMS_PENDING_LO: 0x038, IMS_PENDING_HI: 0x03c,
 } as const;
 export const QUEUE_BASE = 0x100;
 export const QUEUE_STRIDE = 0x20;
@@ -41,6 +41,12 @@ export interface ImsQueueOptions {
   /** Complete work as soon as it is submitted (default), or only when the script says so. */
   autoComplete?: boolean;
   serial?: bigint;
+  /** Interrupts raised while bus mastering is off: lost (default) or latched until it is on. */
+  busMasterOff?: 'drop' | 'latch';
+  /** Guest error logging (first N per kind, then a summary per interval). */
+  guestErrorLog?: PciFunctionSpec['guestErrorLog'];
+  /** Windows whose posted writes land late: at the next read of the device (or after ms). */
+  latePostedWrites?: PciFunctionSpec['latePostedWrites'];
 }
 
 export interface QueueState {
@@ -75,6 +81,9 @@ export class ImsQueueDevice extends PciFunction {
         aer: true,
         dsn: opts.serial ?? 0x1ab0_0000_0000_0001n,
       },
+      busMasterOff: opts.busMasterOff,
+      guestErrorLog: opts.guestErrorLog,
+      latePostedWrites: opts.latePostedWrites,
     });
     this.numQueues = numQueues;
     this.autoComplete = opts.autoComplete !== false;
@@ -88,8 +97,11 @@ export class ImsQueueDevice extends PciFunction {
       readLocal: (a, n) => this.context?.dma.readLocal(a, n),
       emit: (e) => this.recordIrq(e),
       hook: this.irqHook,
+      guestError: (kind, m) => this.guestError(kind, m),
+      latchWhileBusMasterOff: () => this.spec.busMasterOff === 'latch',
     });
-    this.addIrqKind('ims', (slot) => this.fireIms(slot));
+    this.onBusMasterEnabled(() => this.ims.busMasterEnabled());
+    this.addIrqKind('ims', (slot) => this.ims.fire(slot), slots);
 
     const registers: RegisterSpec[] = [
       { name: 'ID', offset: Reg.ID, access: 'RO', reset: IRQLAB_ID_MAGIC },
@@ -104,7 +116,8 @@ export class ImsQueueDevice extends PciFunction {
       { name: 'DOORBELL', offset: Reg.DOORBELL, access: 'WO', write: (v) => { this.doorbellWrites++; this.doorbellLast = Number(v); } },
       { name: 'DB_COUNT', offset: Reg.DB_COUNT, access: 'RO', read: () => this.doorbellWrites },
       { name: 'DB_LAST', offset: Reg.DB_LAST, access: 'RO', read: () => this.doorbellLast },
-      { name: 'IMS_UNMASK', offset: Reg.IMS_UNMASK, access: 'WO', write: (v) => this.ims.unmaskNotify(Number(v)) },
+      { name: 'IMS_UNMASK', offset: Reg.IMS_UNMASK, access: 'WO', write: (v) => this.imsSlotCommand('IMS_UNMASK', Number(v)) },
+      { name: 'IMS_DISCARD', offset: Reg.IMS_DISCARD, access: 'WO', write: (v) => this.imsSlotCommand('IMS_DISCARD', Number(v)) },
       { name: 'IMS_PENDING_LO', offset: Reg.IMS_PENDING_LO, access: 'RO', read: () => this.ims.pendingWord(0) },
       { name: 'IMS_PENDING_HI', offset: Reg.IMS_PENDING_HI, access: 'RO', read: () => this.ims.pendingWord(32) },
       { name: 'Q_IRQ', offset: QUEUE_BASE + Q.IRQ, count: numQueues, stride: QUEUE_STRIDE, mask: 0xc000ffff },
@@ -153,7 +166,7 @@ export class ImsQueueDevice extends PciFunction {
   /** Software rang queue q's doorbell with n work items. */
   private submit(q: number, n: number): void {
     if (n > QUEUE_DEPTH) {
-      this.guestError(`queue ${q} doorbell: ${n} work items exceed the queue depth of ${QUEUE_DEPTH}; ignored`);
+      this.guestError('device-rule', `queue ${q} doorbell: ${n} work items exceed the queue depth of ${QUEUE_DEPTH}; ignored`);
       return;
     }
     this.queues[q].submitted += n;
@@ -187,22 +200,24 @@ export class ImsQueueDevice extends PciFunction {
     const r = this.route(q);
     if (!r.enabled) return undefined;
     this.queues[q].irqsSent++;
-    return r.kind === 'ims' ? this.fireIms(r.index) : this.fireMsix(r.index);
+    // The route is the driver's: a vector or slot that does not exist is its mistake.
+    return this.raiseFor(`queue ${q}'s interrupt route (Q_IRQ)`, r.kind, r.index);
   }
 
+  /** Software unmasked a slot of the system-memory table, or discards what it holds: the index is the driver's. */
+  private imsSlotCommand(reg: 'IMS_UNMASK' | 'IMS_DISCARD', slot: number): void {
+    if (slot >= this.ims.slots) this.guestError('irq-index', `${reg} names IMS slot ${slot}, which does not exist (valid: 0..${this.ims.slots - 1}); ignored`);
+    else if (reg === 'IMS_UNMASK') this.ims.unmaskNotify(slot);
+    else this.ims.discard(slot, 'software wrote IMS_DISCARD');
+  }
+
+  /** Raises MSI-X vector `vector` (a RangeError if there is no such vector). */
   fireMsix(vector: number): IrqOutcome {
-    if (!this.msix || vector < 0 || vector >= this.msix.count) {
-      this.guestError(`MSI-X vector ${vector} does not exist`);
-      return 'unbound';
-    }
-    return this.msix.fire(vector);
+    return this.spurious('msix', vector);
   }
 
+  /** Raises IMS slot `slot` (a RangeError if there is no such slot). */
   fireIms(slot: number): IrqOutcome {
-    if (slot < 0 || slot >= this.ims.slots) {
-      this.guestError(`IMS slot ${slot} does not exist`);
-      return 'unbound';
-    }
     return this.ims.fire(slot);
   }
 }

@@ -217,7 +217,7 @@ export class PciEpfTestDevice extends PciFunction {
     this.regs.set('STATUS', 0);
     const hex = `0x${job.command.toString(16)}`;
     if (job.irqType > IrqType.MSIX) {
-      this.guestError(`pci-epf-test: IRQ_TYPE ${job.irqType} is not 0 (INTx), 1 (MSI) or 2 (MSI-X); command ${hex} ignored`);
+      this.guestError('device-rule', `pci-epf-test: IRQ_TYPE ${job.irqType} is not 0 (INTx), 1 (MSI) or 2 (MSI-X); command ${hex} ignored`);
       return;
     }
     let status = 0;
@@ -252,7 +252,7 @@ export class PciEpfTestDevice extends PciFunction {
         status = this.subrangeClear(job.size);
         break;
       default:
-        this.guestError(`pci-epf-test: COMMAND ${hex} is not one command bit of 0x${((Command.BAR_SUBRANGE_CLEAR << 1) - 1).toString(16)}; ignored`);
+        this.guestError('device-rule', `pci-epf-test: COMMAND ${hex} is not one command bit of 0x${((Command.BAR_SUBRANGE_CLEAR << 1) - 1).toString(16)}; ignored`);
         return;
     }
     if (gen !== this.generation) return;
@@ -265,20 +265,20 @@ export class PciEpfTestDevice extends PciFunction {
   private async transfer(job: Job, gen: number, fail: number, move: (dma: DmaPort) => Promise<number>): Promise<number> {
     const what = `pci-epf-test: ${job.command === Command.READ ? 'READ' : job.command === Command.WRITE ? 'WRITE' : 'COPY'} of ${job.size} bytes`;
     if (job.size > MAX_TRANSFER) {
-      this.guestError(`${what}: SIZE is more than the ${MAX_TRANSFER >> 20} MiB the function can buffer; failed`);
+      this.guestError('device-rule', `${what}: SIZE is more than the ${MAX_TRANSFER >> 20} MiB the function can buffer; failed`);
       return fail;
     }
     const end = 1n << 64n;
     if (job.command !== Command.WRITE && job.src + BigInt(job.size) > end) {
-      this.guestError(`${what} from 0x${job.src.toString(16)} runs past the end of the 64-bit address space`);
+      this.guestError('device-rule', `${what} from 0x${job.src.toString(16)} runs past the end of the 64-bit address space`);
       return fail | STATUS_SRC_ADDR_INVALID;
     }
     if (job.command !== Command.READ && job.dst + BigInt(job.size) > end) {
-      this.guestError(`${what} to 0x${job.dst.toString(16)} runs past the end of the 64-bit address space`);
+      this.guestError('device-rule', `${what} to 0x${job.dst.toString(16)} runs past the end of the 64-bit address space`);
       return fail | STATUS_DST_ADDR_INVALID;
     }
     if (!this.busMaster) {
-      this.guestError(`${what}: bus mastering is off in the command register; the function cannot reach host memory`);
+      this.guestError('device-rule', `${what}: bus mastering is off in the command register; the function cannot reach host memory`);
       return fail | (job.command === Command.WRITE ? STATUS_DST_ADDR_INVALID : STATUS_SRC_ADDR_INVALID);
     }
     return move({
@@ -298,19 +298,19 @@ export class PciEpfTestDevice extends PciFunction {
     } else if (type === IrqType.MSI) {
       const enabled = this.msi!.enabledVectors;
       if (n < 1 || n > enabled) {
-        this.guestError(`pci-epf-test: MSI ${n} raised, but the host enabled ${enabled ? `MSI 1..${enabled}` : 'no MSI'}; not sent`);
+        this.guestError('irq-index', `pci-epf-test: MSI ${n} raised, but the host enabled ${enabled ? `MSI 1..${enabled}` : 'no MSI'}; not sent`);
         return;
       }
       this.msi!.fire(n - 1);
     } else if (type === IrqType.MSIX) {
       const count = this.msix?.count ?? 0;
       if (!this.msix?.enabled || n < 1 || n > count) {
-        this.guestError(`pci-epf-test: MSI-X ${n} raised, but ${this.msix?.enabled ? `the table has vectors 1..${count}` : 'MSI-X is not enabled'}; not sent`);
+        this.guestError('irq-index', `pci-epf-test: MSI-X ${n} raised, but ${this.msix?.enabled ? `the table has vectors 1..${count}` : 'MSI-X is not enabled'}; not sent`);
         return;
       }
       this.msix.fire(n - 1);
     } else {
-      this.guestError(`pci-epf-test: IRQ_TYPE ${type} is not 0 (INTx), 1 (MSI) or 2 (MSI-X); no interrupt`);
+      this.guestError('device-rule', `pci-epf-test: IRQ_TYPE ${type} is not 0 (INTx), 1 (MSI) or 2 (MSI-X); no interrupt`);
     }
   }
 
@@ -361,7 +361,7 @@ export class PciEpfTestDevice extends PciFunction {
   private subrangeSetup(bar: number): number {
     const m = this.memories[bar];
     if (!m || m.swapped || m.doorbell) {
-      this.guestError(`pci-epf-test: BAR_SUBRANGE_SETUP of BAR${bar}: ${m ? 'it is remapped already' : 'not a memory BAR of the function (BAR1..BAR5)'}`);
+      this.guestError('device-rule', `pci-epf-test: BAR_SUBRANGE_SETUP of BAR${bar}: ${m ? 'it is remapped already' : 'not a memory BAR of the function (BAR1..BAR5)'}`);
       return Status.BAR_SUBRANGE_SETUP_FAIL;
     }
     m.splitWithSignatures((sub) => 0x50 + bar * 8 + sub);

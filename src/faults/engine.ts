@@ -5,7 +5,7 @@
 // 'fault' event (traces, statistics).
 import { EventEmitter } from 'node:events';
 import type { IrqKind } from '../irq/events.ts';
-import { parseRule, describeRule, type FaultRule, type IrqAction, type CommandAction, type DmaAction, type RegionAction } from './rules.ts';
+import { parseRule, describeRule, RuleError, type FaultRule, type IrqAction, type CommandAction, type DmaAction, type RegionAction } from './rules.ts';
 import { prng } from './prng.ts';
 
 export interface FaultEvent {
@@ -56,14 +56,28 @@ export class FaultEngine extends EventEmitter<FaultEngineEvents> {
   private nextId = 1;
   /** Faults applied since creation, by rule id (kept after a rule is removed). */
   readonly totals = new Map<string, number>();
+  /**
+   * Checks a device adds (an index or vector it lacks): each says what is
+   * wrong with a rule, or undefined; add() refuses a rule any objects to.
+   */
+  readonly checks: ((rule: FaultRule) => string | undefined)[] = [];
 
   /** False while no rule is in force: the model's fast path. */
   get active(): boolean {
     return this.rules.length > 0;
   }
 
+  /** Whether some rule holds posted writes back ('late'): the device's write buffer must be in place. */
+  get holdsWrites(): boolean {
+    return this.rules.some(({ rule: r }) => r.on === 'write' && (r.action === 'late' || (typeof r.action === 'object' && 'late' in r.action)));
+  }
+
   add(input: FaultRule | unknown): string {
     const rule = parseRule(input);
+    for (const check of this.checks) {
+      const wrong = check(rule);
+      if (wrong) throw new RuleError(wrong);
+    }
     const id = rule.id ?? `f${this.nextId++}`;
     if (this.rules.some((r) => r.id === id)) throw new Error(`a fault rule with id ${id} exists already`);
     this.rules.push({ id, rule, description: describeRule(rule), addedAt: Date.now(), seen: 0, applied: 0, random: prng(rule.seed ?? 1) });
@@ -142,8 +156,8 @@ export class FaultEngine extends EventEmitter<FaultEngineEvents> {
     return this.irqRule(kind, index, (a) => a === 'stuck-pending') !== undefined;
   }
 
-  private regionRule(on: 'read' | 'write', region: number, offset: number, length: number): Active | undefined {
-    return this.take((r) => r.on === on && r.region === region &&
+  private regionRule(on: 'read' | 'write', region: number, offset: number, length: number, which: (a: RegionAction) => boolean = () => true): Active | undefined {
+    return this.take((r) => r.on === on && r.region === region && which(r.action as RegionAction) &&
       (r.offset === undefined || (offset < r.offset + (r.length ?? 1) && r.offset < offset + length)), `region ${region}+0x${offset.toString(16)}`);
   }
 
@@ -161,7 +175,15 @@ export class FaultEngine extends EventEmitter<FaultEngineEvents> {
 
   /** A register write: ignore it? */
   regionWriteIgnored(region: number, offset: number, length: number): boolean {
-    return this.regionRule('write', region, offset, length) !== undefined;
+    return this.regionRule('write', region, offset, length, (a) => a === 'ignore') !== undefined;
+  }
+
+  /** A posted write: hold it back until a read of the device (or at most ms)? */
+  regionWriteLate(region: number, offset: number, length: number): { ms?: number; why: string } | undefined {
+    const r = this.regionRule('write', region, offset, length, (a) => a === 'late' || (typeof a === 'object' && 'late' in a));
+    if (!r) return undefined;
+    const a = r.rule.action as RegionAction;
+    return { ms: typeof a === 'object' && 'late' in a ? a.late : undefined, why: `fault ${r.id}: ${r.description}` };
   }
 
   /** A vfio-user command arrived: fail it, delay its reply, or close? */

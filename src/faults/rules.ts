@@ -12,7 +12,7 @@ export type IrqAction =
   | { misroute: { address?: bigint; data?: number; vector?: number } } // wrong message / wrong vector
   | 'stuck-pending'; // the pending bit is not cleared on delivery: fires again at every unmask
 
-export type RegionAction = 'all-ones' | { value: number } | 'ignore';
+export type RegionAction = 'all-ones' | { value: number } | 'ignore' | 'late' | { late: number };
 export type CommandAction = { error: number } | { delay: number } | 'close';
 export type DmaAction = 'drop' | 'corrupt' | { delay: number }; // corrupt: the first byte moved is inverted
 
@@ -121,8 +121,9 @@ export function parseRule(input: unknown): FaultRule {
       let action: RegionAction;
       if (r.on === 'read' && a === 'all-ones') action = a;
       else if (r.on === 'read' && typeof a === 'object' && a !== null && 'value' in a) action = { value: int((a as { value: unknown }).value, 'value', 0, 0xffffffff) };
-      else if (r.on === 'write' && a === 'ignore') action = a;
-      else throw new RuleError(r.on === 'read' ? 'a read rule does all-ones or {value: n}' : 'a write rule does ignore');
+      else if (r.on === 'write' && (a === 'ignore' || a === 'late')) action = a;
+      else if (r.on === 'write' && typeof a === 'object' && a !== null && 'late' in a) action = { late: int((a as { late: unknown }).late, 'late (ms)', 0, 3_600_000) };
+      else throw new RuleError(r.on === 'read' ? 'a read rule does all-ones or {value: n}' : 'a write rule does ignore, late (held until a read of the device) or {late: ms} (and at most ms)');
       const m: FaultRule = { on: r.on, region: int(r.region, 'region', 0, 8), action, ...when, id };
       if (r.offset !== undefined) m.offset = int(r.offset, 'offset');
       if (r.length !== undefined) m.length = int(r.length, 'length', 1);

@@ -9,6 +9,18 @@ export function isIrqKind(v: unknown): v is IrqKind {
   return (IRQ_KINDS as readonly unknown[]).includes(v);
 }
 
+/**
+ * Says what is wrong with `index` for a kind with `count` indexes (the
+ * valid range), or undefined when it exists. undefined count: any
+ * non-negative integer.
+ */
+export function badIndex(kind: IrqKind, index: number, count: number | undefined): string | undefined {
+  if (Number.isInteger(index) && index >= 0 && (count === undefined || index < count)) return undefined;
+  if (count === undefined) return `${kind} index ${index} is not a non-negative integer`;
+  const name = kind === 'msix' ? 'MSI-X vector' : kind === 'msi' ? 'MSI vector' : kind === 'ims' ? 'IMS slot' : kind === 'intx' ? 'INTx pin' : `${kind} index`;
+  return `${name} ${index} does not exist (${count === 0 ? `the device has no ${kind} interrupts` : `valid: 0..${count - 1}`})`;
+}
+
 export type IrqOutcome =
   | 'delivered' // left the device (eventfd signalled, or message written)
   | 'pending' // held: masked, pending bit set
@@ -17,6 +29,7 @@ export type IrqOutcome =
   | 'unbound' // nothing to deliver to (no eventfd / no message address)
   | 'failed' // the delivery itself failed (client error reply, overflow)
   | 'dropped' // a fault rule ate it
+  | 'discarded' // held pending, then discarded by software (an IMS slot's W1C pending bit)
   | 'queued'; // decided later (after reading state by DMA); a second event tells
 
 export interface IrqEvent {
@@ -28,6 +41,8 @@ export interface IrqEvent {
   address?: bigint;
   data?: number;
   detail?: string;
+  /** An IMS slot's PASID (not carried by the message: vfio-user has no TLP prefix). */
+  pasid?: number;
 }
 
 export class IrqCounters {

@@ -4,7 +4,7 @@
 import { IRQ_INFO_EVENTFD } from '../protocol/index.ts';
 import { IrqLines } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
-import type { IrqEvent, IrqOutcome } from './events.ts';
+import { badIndex, type IrqEvent, type IrqOutcome } from './events.ts';
 import type { IrqHook } from './hooks.ts';
 
 /** What the MSI model needs from the function it belongs to (the capability's registers live there). */
@@ -34,7 +34,10 @@ export class Msi implements IrqSource {
     return this.host.enabledVectors();
   }
 
+  /** The device raises vector v (a RangeError beyond the capability's vectors: never wrapped). */
   fire(v: number): IrqOutcome {
+    const bad = badIndex('msi', v, this.count);
+    if (bad) throw new RangeError(bad);
     return this.host.hook.raise('msi', v, (ignoreMask) => this.fireNow(v, ignoreMask));
   }
 

@@ -15,7 +15,7 @@
 import { IRQ_INFO_EVENTFD, IRQ_INFO_MASKABLE } from '../protocol/index.ts';
 import { IrqLines } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
-import type { IrqEvent, IrqOutcome } from './events.ts';
+import { badIndex, type IrqEvent, type IrqOutcome } from './events.ts';
 import type { IrqHook } from './hooks.ts';
 
 // The layout of an MSI-X table entry (PCI 3.0 6.8.2.6; names of <linux/pci_regs.h>).
@@ -40,6 +40,8 @@ export interface MsixHost {
    */
   probeMask?(v: number): Promise<boolean | undefined>;
   hook: IrqHook;
+  /** Hold (pending) what fires while bus mastering is off, sent once it is on (default: dropped). */
+  latchWhileBusMasterOff?(): boolean;
 }
 
 export class Msix implements IrqSource {
@@ -102,15 +104,17 @@ export class Msix implements IrqSource {
     else this.pba[v >> 3] &= ~(1 << (v & 7));
   }
 
-  /** The device raises vector v. */
+  /** The device raises vector v (a RangeError if the table has no such vector: never wrapped). */
   fire(v: number): IrqOutcome {
+    const bad = badIndex('msix', v, this.count);
+    if (bad) throw new RangeError(bad);
     return this.host.hook.raise('msix', v, (ignoreMask) => this.fireNow(v, ignoreMask));
   }
 
   private fireNow(v: number, ignoreMask: boolean): IrqOutcome {
     let outcome: IrqOutcome;
     if (!this.enabled) outcome = 'disabled';
-    else if (!this.host.busMaster()) outcome = 'blocked';
+    else if (!this.host.busMaster()) return this.blocked(v);
     else if (ignoreMask) outcome = this.send(v);
     else if (this.masked(v)) {
       this.setPending(v, true);
@@ -131,8 +135,10 @@ export class Msix implements IrqSource {
       const masked = await probe;
       let outcome: IrqOutcome;
       if (!this.enabled) outcome = 'disabled';
-      else if (!this.host.busMaster()) outcome = 'blocked';
-      else if (masked === true || this.masked(v)) {
+      else if (!this.host.busMaster()) {
+        this.blocked(v);
+        return;
+      } else if (masked === true || this.masked(v)) {
         this.setPending(v, true);
         outcome = 'pending';
       } else {
@@ -143,6 +149,15 @@ export class Msix implements IrqSource {
     });
   }
 
+  /** Bus mastering is off: the message cannot leave; held in the PBA when the device latches, else lost. */
+  private blocked(v: number): IrqOutcome {
+    const latch = this.host.latchWhileBusMasterOff?.() === true;
+    if (latch) this.setPending(v, true);
+    const outcome = latch ? 'pending' : 'blocked';
+    this.host.emit({ kind: 'msix', index: v, outcome, detail: latch ? 'bus mastering is off: latched until it is on' : undefined });
+    return outcome;
+  }
+
   /** Waits for vectors whose mask is being read from the client (tests). */
   settled(): Promise<void> {
     return this.probes;
@@ -150,9 +165,11 @@ export class Msix implements IrqSource {
 
   private send(v: number): IrqOutcome {
     // Through an eventfd the message itself is the client's business: a
-    // misrouted MSI-X interrupt arrives on another vector.
+    // misrouted MSI-X interrupt arrives on another vector -- one that exists
+    // (a rule's vector is checked when it is added; never wrapped).
     const to = this.host.hook.message?.('msix', v)?.vector ?? v;
-    const r = this.lines.signal(to % this.count);
+    if (badIndex('msix', to, this.count)) return 'failed';
+    const r = this.lines.signal(to);
     return r === 'sent' ? 'delivered' : r === 'no-eventfd' ? 'unbound' : 'failed';
   }
 
@@ -177,6 +194,11 @@ export class Msix implements IrqSource {
 
   /** The capability's control register changed (enable, function mask). */
   controlWritten(): void {
+    this.deliverPending();
+  }
+
+  /** Bus mastering came on: vectors latched meanwhile leave (if unmasked). */
+  busMasterEnabled(): void {
     this.deliverPending();
   }
 

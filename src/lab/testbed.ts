@@ -54,12 +54,15 @@ export function referenceDevices(n: number): ImsQueueDevice[] {
 }
 
 /**
- * A guest module built by `make setup` for a lab kernel series ('6.12',
- * '7.3'): irqlab.ko, or the example counter device's counter_drv.ko.
+ * A guest module built by `make setup` for a lab kernel ('6.12', '7.3',
+ * '6.12-debug', '7.3-debug'): irqlab.ko, or the example counter device's counter_drv.ko.
  */
-export function guestModulePath(series: string, file: 'irqlab.ko' | 'counter_drv.ko' = 'irqlab.ko'): string {
-  const p = join(labHome(), 'modules', series, file);
-  if (!existsSync(p)) throw new Error(`the guest module ${file} for ${series} is not built (${p}): run make setup`);
+export function guestModulePath(kernel: string, file: 'irqlab.ko' | 'counter_drv.ko' = 'irqlab.ko'): string {
+  if (kernel.includes('/')) {
+    throw new Error(`${file} is built only for the lab's kernels, not for ${kernel}: build it for that kernel and pass it in modules, with module: false`);
+  }
+  const p = join(labHome(), 'modules', kernel, file);
+  if (!existsSync(p)) throw new Error(`the guest module ${file} for ${kernel} is not built (${p}): run make setup`);
   return p;
 }
 

@@ -6,6 +6,7 @@
 import { ConfigSpace } from './config-space.ts';
 import { buildCapabilities, type CapabilitySpec, type CapabilityOffsets } from './capabilities.ts';
 import { installBars, installRom, type BarSpec } from './bars.ts';
+import type { GuestErrorLogOptions } from '../device/guest-errors.ts';
 import * as R from './regs.ts';
 
 export interface PciIds {
@@ -30,6 +31,16 @@ export interface PciFunctionSpec {
   /** ERR and REQ irq indexes; default true. */
   err?: boolean;
   req?: boolean;
+  /**
+   * What an interrupt raised while bus mastering is off becomes: 'drop'
+   * (default; it is lost, outcome 'blocked') or 'latch' (its pending bit is
+   * set and it is sent once bus mastering is on, if unmasked).
+   */
+  busMasterOff?: 'drop' | 'latch';
+  /** Posted writes to these windows land late: at the next read of the device, or after ms (PciFunction.holdPostedWrites). */
+  latePostedWrites?: { region: number; offset?: number; length?: number; ms?: number }[];
+  /** How guest errors are logged: the first N of each kind, then a summary per interval. */
+  guestErrorLog?: GuestErrorLogOptions;
 }
 
 export interface FunctionConfig {

@@ -23,6 +23,8 @@ import {
 import type { Interceptor } from '../transport/interceptor.ts';
 import type { DeviceContext, DeviceModel, HandlerContext, IrqInfoResult, RegionAccessHook, RegionInfoResult } from '../device/model.ts';
 import type { RegisterMap } from '../device/register-map.ts';
+import { GuestErrors, type GuestErrorKind, type GuestErrorSummary } from '../device/guest-errors.ts';
+import { PostedWriteBuffer, type PostedWriteEvent, type LatePostedWrites } from '../device/posted-writes.ts';
 import { DeviceDma } from '../dma/device-dma.ts';
 import { applySetIrqs } from '../irq/set-irqs.ts';
 import { chainIrqHooks, type IrqHook } from '../irq/hooks.ts';
@@ -50,9 +52,14 @@ export type { AerErrorOptions } from './aer.ts';
 export interface PciFunctionEvents {
   irq: [IrqEvent];
   reset: [reason: string];
-  'guest-error': [message: string];
+  /** Software misused the device (kinds: src/device/guest-errors.ts). */
+  'guest-error': [message: string, kind: GuestErrorKind];
   'config-write': [offset: number, data: Uint8Array];
+  /** A posted write held back, landing late, or lost to a reset (late posted writes). */
+  'posted-write': [PostedWriteEvent];
 }
+
+export type { LatePostedWrites } from '../device/posted-writes.ts';
 
 export class PciFunction extends EventEmitter<PciFunctionEvents> implements DeviceModel {
   readonly numRegions = PCI_NUM_REGIONS;
@@ -81,12 +88,16 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   readonly deviceDma: DeviceDma;
   /** The device's interceptors on every vfio-user command (its command fault rules while any is in force). */
   readonly interceptors: Interceptor<HandlerContext>[] = [];
+  /** Posted writes held back until a read of the device (holdPostedWrites, 'late' fault rules). */
+  readonly postedWrites: PostedWriteBuffer;
+  private syncSeams: () => void = () => {};
   private readonly windows: BarWindows;
   private readonly irqs: FunctionInterrupts;
   private readonly rom?: Uint8Array;
   private readonly resetHooks: ((reason: string) => void)[] = [];
   private ctx: DeviceContext | null = null;
   private removedConfigToo = false;
+  private readonly guestErrorLog: GuestErrors;
 
   constructor(readonly spec: PciFunctionSpec) {
     super();
@@ -95,12 +106,23 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     this.caps = caps;
     this.bars = bars;
     this.rom = rom;
+    this.guestErrorLog = new GuestErrors((line) => this.ctx?.log(line), spec.guestErrorLog);
     this.windows = new BarWindows(bars);
     const emit = (e: IrqEvent) => this.emitIrq(e);
     this.irqHooks = [];
     this.irqHook = chainIrqHooks(this.irqHooks);
     this.deviceDma = new DeviceDma(() => this.ctx?.dma ?? null);
-    this.gate = attachFaults(this.faults, emit, { irqHooks: this.irqHooks, interceptors: this.interceptors, accessHooks: this.accessHooks, dmaHooks: this.deviceDma.hooks });
+    this.postedWrites = new PostedWriteBuffer({
+      apply: (region, offset, data) => this.applyWrite(region, offset, data),
+      posted: (region) => region <= Region.BAR5 && this.bars[region] !== undefined && this.bars[region]!.type !== 'io',
+      report: (e) => this.emit('posted-write', e),
+      changed: () => this.syncSeams(),
+    });
+    ({ gate: this.gate, sync: this.syncSeams } = attachFaults(this.faults, emit, {
+      irqHooks: this.irqHooks, interceptors: this.interceptors, accessHooks: this.accessHooks, dmaHooks: this.deviceDma.hooks,
+      postedWrites: this.postedWrites, irqIndex: (kind, index) => (this.irqs.has(kind) ? this.irqs.check(kind, index) : undefined),
+    }));
+    for (const w of spec.latePostedWrites ?? []) this.holdPostedWrites(w);
     this.irqs = new FunctionInterrupts({
       spec, config, caps, bars, emit, hook: this.irqHook, probeHost: this,
       addWindow: (bar, w) => this.addWindow(bar, w),
@@ -125,7 +147,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
 
   /** Places a register map in a BAR at `offset` (reset with the device, guest errors reported). */
   addRegisters(bar: number, offset: number, map: RegisterMap, name = 'registers'): this {
-    map.guestError = (m) => this.guestError(`BAR${bar}+0x${offset.toString(16)} ${name}: ${m}`);
+    map.guestError = (kind, m) => this.guestError(kind, `BAR${bar}+0x${offset.toString(16)} ${name}: ${m}`);
     return this.addWindow(bar, { name, offset, size: map.size, read: (o, n) => map.read(o, n), write: (o, d) => map.write(o, d), reset: () => map.reset() });
   }
 
@@ -135,11 +157,31 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   }
 
   /**
-   * A kind of interrupt this device raises besides the built-in ones (IMS...):
-   * spurious(kind, index) and the control channel's `fire` reach it.
+   * Holds posted writes to a window (a register, the IMS table...) the way a
+   * write buffer can: they land, in order, when a read of the device arrives
+   * (any region) or a non-posted write, or after `ms` if given. A driver that
+   * does not flush sees its write take effect late. Returns a function that
+   * stops holding (what is held then lands).
    */
-  addIrqKind(kind: IrqKind, raise: RaiseByIndex): this {
-    this.irqs.addKind(kind, raise);
+  holdPostedWrites(w: LatePostedWrites): () => void {
+    return this.postedWrites.hold(w);
+  }
+
+  /** Runs `fn` when software turns bus mastering on (a model that latched interrupts sends them). */
+  onBusMasterEnabled(fn: () => void): this {
+    this.config.onWrite(R.PCI_COMMAND, 2, (old, now) => {
+      if (!(old & R.PCI_COMMAND_MASTER) && now & R.PCI_COMMAND_MASTER) fn();
+    });
+    return this;
+  }
+
+  /**
+   * A kind of interrupt this device raises besides the built-in ones (IMS...):
+   * spurious(kind, index), raiseFor() and the control channel's `fire` reach
+   * it, with indexes checked against `count` (without it, `raise` checks).
+   */
+  addIrqKind(kind: IrqKind, raise: RaiseByIndex, count?: number | (() => number)): this {
+    this.irqs.addKind(kind, raise, count);
     return this;
   }
 
@@ -160,9 +202,23 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     return this.ctx;
   }
 
-  guestError(message: string): void {
-    this.emit('guest-error', message);
-    this.ctx?.log(`guest error: ${message}`);
+  /**
+   * Software misused the device: counted by kind, traced ('guest-error'
+   * event), logged rate-limited. The device carries on.
+   */
+  guestError(kind: GuestErrorKind, message: string): void {
+    this.guestErrorLog.record(kind, message);
+    this.emit('guest-error', message, kind);
+  }
+
+  /** Guest errors since the device was made (or last cleared): counts by kind, the last few. */
+  guestErrors(): GuestErrorSummary {
+    return this.guestErrorLog.snapshot();
+  }
+
+  /** Returns the guest errors so far and starts counting from zero (tests: one check's errors at a time). */
+  clearGuestErrors(): GuestErrorSummary {
+    return this.guestErrorLog.clear();
   }
 
   private emitIrq(e: IrqEvent): void {
@@ -190,9 +246,31 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     return this.deviceDma.write(address, data, opts);
   }
 
-  /** Raises an interrupt with no cause behind it (a spurious interrupt). */
+  /**
+   * Raises an interrupt with no cause behind it (a spurious interrupt). An
+   * index the device does not have is a RangeError naming the valid range
+   * (never wrapped onto another vector).
+   */
   spurious(kind: IrqKind, index = 0): IrqOutcome {
-    return this.irqs.raise(kind, index) ?? this.raiseOther(kind, index);
+    if (!this.irqs.has(kind)) return this.raiseOther(kind, index);
+    const bad = this.irqs.check(kind, index);
+    if (bad) throw new RangeError(bad);
+    return this.irqs.raise(kind, index)!;
+  }
+
+  /**
+   * Raises kind/index for a cause software set up (a queue routed to a
+   * vector, a register naming a slot): an index the device does not have is
+   * the guest's mistake -- an 'irq-index' guest error, outcome 'unbound' --
+   * not an exception in the device's code.
+   */
+  raiseFor(cause: string, kind: IrqKind, index: number): IrqOutcome {
+    const bad = this.irqs.has(kind) ? this.irqs.check(kind, index) : `the device has no ${kind} interrupts`;
+    if (bad) {
+      this.guestError('irq-index', `${cause}: ${bad}`);
+      return 'unbound';
+    }
+    return this.irqs.raise(kind, index)!;
   }
 
   /** Kinds neither built in nor added with addIrqKind (a subclass may still override this). */
@@ -252,7 +330,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     if (index === Region.ROM && this.rom) return this.rom.slice(offset, offset + count);
     if (index <= Region.BAR5 && this.bars[index]) {
       if (!this.decodes(index)) {
-        this.guestError(`read of BAR${index}+0x${offset.toString(16)} while its decoding is off in the command register`);
+        this.guestError('decode-off', `read of BAR${index}+0x${offset.toString(16)} while its decoding is off in the command register`);
         return new Uint8Array(count).fill(0xff);
       }
       return this.barAccess(index, offset, count, undefined);
@@ -263,6 +341,12 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   regionWrite(index: number, offset: number, data: Uint8Array): void {
     if (this.removed) return;
     for (const h of this.accessHooks) if (h.write?.(index, offset, data)) return;
+    this.applyWrite(index, offset, data);
+  }
+
+  /** A write as the model takes it, behind every access hook (the posted-write buffer lands writes here). */
+  private applyWrite(index: number, offset: number, data: Uint8Array): void {
+    if (this.removed) return;
     if (index === Region.CONFIG) {
       this.config.write(offset, data);
       this.emit('config-write', offset, data);
@@ -270,7 +354,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     }
     if (index <= Region.BAR5 && this.bars[index]) {
       if (!this.decodes(index)) {
-        this.guestError(`write to BAR${index}+0x${offset.toString(16)} while its decoding is off in the command register; dropped`);
+        this.guestError('decode-off', `write to BAR${index}+0x${offset.toString(16)} while its decoding is off in the command register; dropped`);
         return;
       }
       this.barAccess(index, offset, data.length, data);
@@ -315,6 +399,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   }
 
   reset(reason = 'device reset'): void {
+    this.postedWrites.reset(reason);
     this.gate.reset();
     this.config.reset();
     this.irqs.reset();
@@ -330,6 +415,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   }
 
   detach(): void {
+    this.postedWrites.reset('the client went away');
     this.irqs.detach();
     this.ctx = null;
   }

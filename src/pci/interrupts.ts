@@ -11,7 +11,7 @@ import { Intx } from '../irq/intx.ts';
 import { SignalIrq } from '../irq/simple.ts';
 import type { IrqSource } from '../irq/set-irqs.ts';
 import type { IrqHook } from '../irq/hooks.ts';
-import type { IrqEvent, IrqKind, IrqOutcome } from '../irq/events.ts';
+import { badIndex, type IrqEvent, type IrqKind, type IrqOutcome } from '../irq/events.ts';
 import type { ConfigSpace } from './config-space.ts';
 import type { CapabilityOffsets } from './capabilities.ts';
 import type { PciFunctionSpec } from './config-setup.ts';
@@ -37,13 +37,19 @@ export interface InterruptWiring {
 
 export type RaiseByIndex = (index: number) => IrqOutcome;
 
+interface Kind {
+  raise: RaiseByIndex;
+  /** How many indexes the kind has (read when raised); undefined: the raise function checks. */
+  count: () => number | undefined;
+}
+
 export class FunctionInterrupts {
   readonly intx: Intx;
   readonly err: SignalIrq;
   readonly req: SignalIrq;
   readonly msix?: Msix;
   readonly msi?: Msi;
-  private readonly kinds = new Map<IrqKind, RaiseByIndex>();
+  private readonly kinds = new Map<IrqKind, Kind>();
 
   constructor(w: InterruptWiring) {
     const { spec, config: c, caps, emit, hook } = w;
@@ -53,7 +59,11 @@ export class FunctionInterrupts {
       setStatus: (on) => c.setU16(R.PCI_STATUS, on ? c.u16(R.PCI_STATUS) | R.PCI_STATUS_INTERRUPT : c.u16(R.PCI_STATUS) & ~R.PCI_STATUS_INTERRUPT),
       emit, hook,
     });
-    c.onWrite(R.PCI_COMMAND, 2, () => this.intx.commandWritten());
+    c.onWrite(R.PCI_COMMAND, 2, (old, now) => {
+      this.intx.commandWritten();
+      if (!(old & R.PCI_COMMAND_MASTER) && now & R.PCI_COMMAND_MASTER) this.msix?.busMasterEnabled();
+    });
+    const latch = () => spec.busMasterOff === 'latch';
     this.err = new SignalIrq('err', spec.err === false ? 0 : 1, emit, hook);
     this.req = new SignalIrq('req', spec.req === false ? 0 : 1, emit, hook);
 
@@ -65,7 +75,7 @@ export class FunctionInterrupts {
       const msix = new Msix(mx.vectors, {
         enabled: () => (c.u16(control) & R.PCI_MSIX_FLAGS_ENABLE) !== 0,
         functionMasked: () => (c.u16(control) & R.PCI_MSIX_FLAGS_MASKALL) !== 0,
-        busMaster, emit, hook,
+        busMaster, emit, hook, latchWhileBusMasterOff: latch,
         probeMask: clientTableProbe(w.probeHost, mx),
       });
       this.msix = msix;
@@ -91,22 +101,35 @@ export class FunctionInterrupts {
       if (ms.perVectorMask) c.onWrite(at + (ms.is64 !== false ? 16 : 12), 4, () => msi.maskWritten());
     }
 
-    this.kinds.set('msix', (i) => (this.msix ? this.msix.fire(i) : 'unbound'));
-    this.kinds.set('msi', (i) => (this.msi ? this.msi.fire(i) : 'unbound'));
-    this.kinds.set('intx', () => (this.intx.assert(), 'delivered'));
-    this.kinds.set('err', () => (this.err.fire(), 'delivered'));
-    this.kinds.set('req', () => (this.req.fire(), 'delivered'));
+    const msix = this.msix;
+    const msi = this.msi;
+    this.kinds.set('msix', { raise: (i) => msix!.fire(i), count: () => msix?.count ?? 0 });
+    this.kinds.set('msi', { raise: (i) => msi!.fire(i), count: () => msi?.count ?? 0 });
+    this.kinds.set('intx', { raise: () => (this.intx.assert(), 'delivered'), count: () => this.intx.count });
+    this.kinds.set('err', { raise: () => (this.err.fire(), 'delivered'), count: () => this.err.count });
+    this.kinds.set('req', { raise: () => (this.req.fire(), 'delivered'), count: () => this.req.count });
   }
 
-  /** A kind of interrupt the device raises by name besides the built-in ones (IMS...). */
-  addKind(kind: IrqKind, raise: RaiseByIndex): void {
+  /** A kind of interrupt the device raises by name besides the built-in ones (IMS...), with its number of indexes. */
+  addKind(kind: IrqKind, raise: RaiseByIndex, count?: number | (() => number)): void {
     if (this.kinds.has(kind)) throw new Error(`the device already raises ${kind} interrupts`);
-    this.kinds.set(kind, raise);
+    this.kinds.set(kind, { raise, count: typeof count === 'function' ? count : () => count });
   }
 
-  /** Raises kind/index by name; undefined when the device has no such kind. */
+  /** Whether the device raises `kind` interrupts by name. */
+  has(kind: IrqKind): boolean {
+    return this.kinds.has(kind);
+  }
+
+  /** What is wrong with kind/index, or undefined when the device has it. */
+  check(kind: IrqKind, index: number): string | undefined {
+    const k = this.kinds.get(kind);
+    return badIndex(kind, index, k ? k.count() : 0);
+  }
+
+  /** Raises kind/index by name (checked first: check()); undefined when the device has no such kind. */
   raise(kind: IrqKind, index: number): IrqOutcome | undefined {
-    return this.kinds.get(kind)?.(index);
+    return this.kinds.get(kind)?.raise(index);
   }
 
   /** The model behind a vfio irq index (GET_IRQ_INFO, SET_IRQS). */

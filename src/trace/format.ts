@@ -20,14 +20,15 @@ export const TRACE_VERSION = 1;
  */
 export const FIELDS = {
   msg: ['dir', 'id', 'command', 'flags', 'errno', 'size', 'fds', 'payload'],
-  irq: ['irq', 'index', 'outcome', 'address', 'data', 'detail'],
+  irq: ['irq', 'index', 'outcome', 'address', 'data', 'detail', 'pasid'],
   dma: ['op', 'id', 'address', 'count', 'value', 'data'],
   fault: ['rule', 'action', 'target', 'detail'],
   reset: ['reason'],
-  'guest-error': ['message'],
+  'guest-error': ['message', 'guestError'],
   session: ['event', 'pid', 'uid', 'detail'],
   drop: ['count', 'since'],
   end: ['records', 'dropped'],
+  posted: ['event', 'region', 'offset', 'count', 'value', 'data', 'detail', 'heldMs'],
 } as const;
 
 export type RecordKind = keyof typeof FIELDS;
@@ -120,6 +121,24 @@ export interface IrqRecord {
   address?: U64;
   data?: number;
   detail?: string;
+  /** An IMS slot's PASID (kept by the device; the message itself cannot carry it). */
+  pasid?: number;
+}
+
+/** A posted write the device held back (late posted writes), landing late, or lost to a reset. */
+export interface PostedRecord {
+  kind: 'posted';
+  t: number;
+  event: 'held' | 'applied' | 'dropped';
+  region: number;
+  offset: number;
+  count: number;
+  /** The bytes written: a value (1, 2, 4, 8 bytes, little-endian) or the bytes. */
+  value?: U64;
+  data?: Uint8Array;
+  /** held: why; applied: what let it through; dropped: why. */
+  detail: string;
+  heldMs?: number;
 }
 
 /** A DMA access the device made: a DMA_READ/DMA_WRITE it sent, or an access to shared memory. */
@@ -154,6 +173,8 @@ export interface GuestErrorRecord {
   kind: 'guest-error';
   t: number;
   message: string;
+  /** The guest error's kind (src/device/guest-errors.ts); absent in traces of irqlab before 0.1. */
+  guestError?: string;
 }
 
 export interface SessionRecord {
@@ -183,7 +204,7 @@ export interface EndRecord {
 
 export type TraceRecord =
   | TraceHeader | MsgRecord | IrqRecord | DmaRecord | FaultRecord | ResetRecord
-  | GuestErrorRecord | SessionRecord | DropRecord | EndRecord;
+  | GuestErrorRecord | SessionRecord | DropRecord | EndRecord | PostedRecord;
 
 let version: string | undefined;
 /** irqlab's version, from package.json. */

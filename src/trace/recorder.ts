@@ -19,6 +19,7 @@ import type { Header } from '../protocol/header.ts';
 import type { Tap } from '../transport/connection.ts';
 import type { DeviceModel } from '../device/model.ts';
 import type { IrqEvent } from '../irq/events.ts';
+import type { PostedWriteEvent } from '../device/posted-writes.ts';
 import type { PciIds } from '../pci/function.ts';
 import type { VfioUserServer } from '../server/server.ts';
 import type { Session } from '../server/session.ts';
@@ -219,14 +220,17 @@ export class TraceRecorder {
     if (emitter) {
       const onIrq = (e: IrqEvent) => this.recordIrq(e);
       const onReset = (reason: string) => this.put(['reset', this.now(), String(reason)]);
-      const onGuestError = (message: string) => this.put(['guest-error', this.now(), String(message)]);
+      const onGuestError = (message: string, kind?: string) => this.recordGuestError(String(message), kind);
+      const onPosted = (e: PostedWriteEvent) => this.recordPosted(e);
       emitter.on('irq', onIrq);
       emitter.on('reset', onReset);
       emitter.on('guest-error', onGuestError);
+      emitter.on('posted-write', onPosted);
       this.undo.push(() => {
         emitter.off('irq', onIrq);
         emitter.off('reset', onReset);
         emitter.off('guest-error', onGuestError);
+        emitter.off('posted-write', onPosted);
       });
     }
     const engine = fresh(targets.faults === false ? undefined : targets.faults ?? emitterOf((device as { faults?: unknown } | undefined)?.faults));
@@ -249,12 +253,14 @@ export class TraceRecorder {
     const t = this.now();
     const w = this.begin(t, FIXED_MAX + (e.detail ? PackWriter.strMax(e.detail) : 0));
     if (!w) return;
-    w.array(8).str('irq').num(t).str(e.kind).num(e.index).str(e.outcome);
+    w.array(9).str('irq').num(t).str(e.kind).num(e.index).str(e.outcome);
     if (e.address !== undefined) w.u64(u64(e.address));
     else w.nil();
     if (e.data !== undefined) w.num(e.data);
     else w.nil();
     if (e.detail !== undefined) w.str(e.detail);
+    else w.nil();
+    if (e.pasid !== undefined) w.num(e.pasid);
     else w.nil();
     this.writer.commit();
   }
@@ -271,8 +277,14 @@ export class TraceRecorder {
     this.put(['reset', this.now(), reason]);
   }
 
-  recordGuestError(message: string): void {
-    this.put(['guest-error', this.now(), message]);
+  recordGuestError(message: string, kind?: string): void {
+    this.put(['guest-error', this.now(), message, kind ?? null]);
+  }
+
+  /** A posted write held back, landing late, or dropped (PciFunction 'posted-write'). */
+  recordPosted(e: PostedWriteEvent): void {
+    const a = accessed(e.data);
+    this.put(['posted', this.now(), e.event, e.region, e.offset, e.data.length, a.value ?? null, a.data ?? null, e.detail, e.heldMs ?? null]);
   }
 
   // ---- state -----------------------------------------------------------------

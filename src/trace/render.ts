@@ -133,7 +133,8 @@ export function describe(r: TraceRecord): string {
     case 'irq': {
       const what = r.irq === 'ims' ? `ims slot ${r.index}` : r.irq === 'msix' || r.irq === 'msi' ? `${r.irq} vector ${r.index}` : r.index ? `${r.irq} ${r.index}` : r.irq;
       const msg = r.address !== undefined ? ` ${hex(r.address)}/${hex(r.data ?? 0)}` : '';
-      return `${what} ${r.outcome}${msg}${r.detail ? ` (${r.detail})` : ''}`;
+      const pasid = r.pasid !== undefined ? ` pasid ${hex(r.pasid)} (not carried by the message)` : '';
+      return `${what} ${r.outcome}${msg}${pasid}${r.detail ? ` (${r.detail})` : ''}`;
     }
     case 'dma':
       return `${r.op} ${hex(r.address)} ${bytes(r.count)}${dataText(r)}${r.id === undefined ? ' (shared memory)' : ` #${r.id}`}`;
@@ -142,7 +143,12 @@ export function describe(r: TraceRecord): string {
     case 'reset':
       return r.reason;
     case 'guest-error':
-      return r.message;
+      return r.guestError ? `${r.guestError}: ${r.message}` : r.message;
+    case 'posted': {
+      const value = r.value !== undefined ? ` ${hex(r.value)}` : '';
+      const held = r.heldMs !== undefined ? ` after ${r.heldMs} ms held` : '';
+      return `write ${r.event}: ${regionName(r.region)}+${hex(r.offset)} ${bytes(r.count)}${value}${held} (${r.detail})`;
+    }
     case 'session':
       return `client ${r.event === 'connect' ? 'connected' : r.event === 'disconnect' ? 'disconnected' : 'refused'} (pid ${r.pid}${r.uid !== undefined ? `, uid ${r.uid}` : ''})${r.detail ? `: ${r.detail}` : ''}`;
     case 'drop':

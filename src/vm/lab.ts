@@ -16,6 +16,14 @@ export interface LabKernel {
   systemMap: string;
   /** /lib/modules/<release> of that kernel. */
   modules: string;
+  /**
+   * Only on the lab's own kernels (6.12-debug, 7.3-debug): built from Debian's source
+   * with qemu/kconfig/lab-debug.config. `checkers` are the debug options it has on
+   * (PROVE_LOCKING, DEBUG_ATOMIC_SLEEP, ...), as named in Kconfig without CONFIG_.
+   */
+  debug?: { checkers: string[] };
+  /** The kept build tree of one of the lab's own kernels: modules build against it. */
+  build?: string;
 }
 
 /** Debian's linux-source of a stock kernel series, unpacked (read only: never built in). */
@@ -54,8 +62,8 @@ export interface Lab {
   endpoint: LabEndpoint;
 }
 
-/** `'6.12' | '7.3'` (a key of lab.json's kernels) or a path to a bzImage. */
-export type KernelChoice = '6.12' | '7.3' | (string & {});
+/** A key of lab.json's kernels (Debian's 6.12 and 7.3, the lab's debug builds of them) or a path to a bzImage. */
+export type KernelChoice = '6.12' | '7.3' | '6.12-debug' | '7.3-debug' | (string & {});
 
 /** A kernel ready to boot. Only lab kernels know their config and modules. */
 export interface ResolvedKernel {
@@ -65,6 +73,8 @@ export interface ResolvedKernel {
   release?: string;
   config?: string;
   modules?: string;
+  /** Set on the lab's debug kernels: the checkers they have on. */
+  debug?: { checkers: string[] };
 }
 
 export class LabError extends Error {
@@ -151,6 +161,15 @@ export function checkLab(json: unknown, file: string): Lab {
       systemMap: file_(kk.systemMap, `kernels.${name}.systemMap`),
       modules: file_(kk.modules, `kernels.${name}.modules`, 'dir'),
     };
+    if (kk.debug !== undefined) {
+      const checkers = obj(kk.debug, `kernels.${name}.debug`).checkers;
+      if (!Array.isArray(checkers) || !checkers.every((c) => typeof c === 'string' && /^[A-Z0-9_]+$/.test(c))) {
+        at(`kernels.${name}.debug.checkers`, 'must be a list of Kconfig option names');
+      } else {
+        kernels[name]!.debug = { checkers: checkers as string[] };
+      }
+    }
+    if (kk.build !== undefined) kernels[name]!.build = file_(kk.build, `kernels.${name}.build`, 'dir');
   }
   if (Object.keys(kernels).length === 0 && problems.length === 0) at('kernels', 'lists no kernel');
   const initramfs = obj(root.initramfs, 'initramfs');
@@ -195,7 +214,7 @@ export function checkLab(json: unknown, file: string): Lab {
  */
 export function resolveKernel(lab: Lab, choice: KernelChoice): ResolvedKernel {
   const k = lab.kernels[choice];
-  if (k) return { name: choice, vmlinuz: k.vmlinuz, release: k.release, config: k.config, modules: k.modules };
+  if (k) return { name: choice, vmlinuz: k.vmlinuz, release: k.release, config: k.config, modules: k.modules, debug: k.debug };
   const looksLikePath = choice.includes('/') || existsSync(choice);
   if (!looksLikePath) {
     const known = Object.keys(lab.kernels).join(', ');
@@ -204,6 +223,11 @@ export function resolveKernel(lab: Lab, choice: KernelChoice): ResolvedKernel {
   const p = resolve(choice);
   if (!existsSync(p) || !statSync(p).isFile()) throw new LabError(`kernel image ${p} does not exist`);
   return { name: choice, vmlinuz: p };
+}
+
+/** Whether a kernel choice names one of the lab's kernels (rather than the path of a bzImage). */
+export function isLabKernel(lab: Lab, choice: string): boolean {
+  return Object.hasOwn(lab.kernels, choice);
 }
 
 /** Parses a kernel .config into CONFIG_X -> 'y' | 'm' | value; unset options are absent. */

@@ -17,7 +17,10 @@ export interface BootProgress {
 }
 
 export interface VmOptions {
-  /** '6.12' (default), '7.3' or the path of a bzImage. */
+  /**
+   * '6.12' (default), '7.3', the lab's debug builds of them ('6.12-debug', '7.3-debug':
+   * lockdep, atomic-sleep and shared-irq checks, irq debugfs) or the path of a bzImage.
+   */
   kernel?: KernelChoice;
   /**
    * Intel vIOMMU with interrupt remapping (the guest then uses IR-PCI-MSI). The Debian

@@ -10,23 +10,12 @@ import { listenUnix, closeFd } from '../../ffi/index.ts';
 import { ControlServer } from '../../src/control/server.ts';
 import { ControlClient, ControlError } from '../../src/control/client.ts';
 import { parseRuleWords } from '../../src/control/rule-syntax.ts';
-import { startServer } from '../helpers/server.ts';
+import { startControlled } from '../helpers/control.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { irqlabBin, spawnServe } from '../helpers/spawn-serve.ts';
 import { Region, IrqIndex } from '../../src/protocol/index.ts';
 
-async function rig(t: { teardown(fn: () => void | Promise<void>): void }) {
-  const h = startServer();
-  const path = join(h.dir, 'control.sock');
-  const cs = await ControlServer.listen(path, { device: h.device, server: h.server });
-  const ctl = await ControlClient.connect(path);
-  t.teardown(async () => {
-    ctl.close();
-    await cs.close();
-    h.close();
-  });
-  return { h, path, ctl };
-}
+const rig = startControlled;
 
 test('fault rules over the control socket act on the device; stats report them', async (t) => {
   const { h, path, ctl } = await rig(t);
@@ -80,6 +69,8 @@ test('the short rule syntax of irqlab ctl', (t) => {
   t.deepEqual(parseRuleWords(['irq', 'ims', '0', 'misroute', 'data=0x41']), { on: 'irq', kind: 'ims', index: 0, action: { misroute: { data: 0x41 } } });
   t.deepEqual(parseRuleWords(['read', '0', '0x28', 'all-ones']), { on: 'read', region: 0, offset: 0x28, action: 'all-ones' });
   t.deepEqual(parseRuleWords(['read', '0', '0x8', 'value=3']), { on: 'read', region: 0, offset: 8, action: { value: 3 } });
+  t.deepEqual(parseRuleWords(['write', '0', '0x2000', 'late', 'length=1024']), { on: 'write', region: 0, offset: 0x2000, length: 1024, action: 'late' });
+  t.deepEqual(parseRuleWords(['write', '0', 'late=200']), { on: 'write', region: 0, action: { late: 200 } });
   t.deepEqual(parseRuleWords(['command', 'REGION_READ', 'error=EIO', 'p=0.5', 'seed=7']), { on: 'command', command: 'REGION_READ', action: { error: 'EIO' }, probability: 0.5, seed: 7 });
   t.deepEqual(parseRuleWords(['{"on":"dma","action":"drop"}']), { on: 'dma', action: 'drop' });
   t.deepEqual(parseRuleWords(['dma', 'read', 'corrupt', 'count=1']), { on: 'dma', direction: 'read', action: 'corrupt', count: 1 });
@@ -112,6 +103,12 @@ test('irqlab serve --control and irqlab ctl, as a person uses them', async (t) =
   const bad = await ctl('fault', 'add', 'irq', 'ims', 'explode');
   t.is(bad.code, 1);
   t.regex(bad.err, /irq action: drop/);
+  const wrapped = await ctl('fire', 'msix', '99');
+  t.is(wrapped.code, 1, 'a vector the device lacks is an error, not vector 99 mod 8');
+  t.is(wrapped.err, 'irqlab ctl: MSI-X vector 99 does not exist (valid: 0..7)\n');
+  t.regex(stats.out, /no guest errors/);
+  t.regex((await ctl('fault', 'add', 'write', '0', '0x2000', 'late', 'length=1024')).out, /^f\d+\n$/);
+  t.regex((await ctl('fault', 'list')).out, /write region 0\+0x2000: late/);
   t.is((await ctl('info')).code, 0, 'the device still answers');
 });
 

@@ -40,9 +40,6 @@ export async function eventually(what: string, cond: () => Promise<boolean>, ms 
   }
 }
 
-/** For checks that something does NOT happen: time for it to show up if it were going to. */
-export const quiet = (ms = 300) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * The guest's /proc/interrupts lines that mention irqlab, without the
  * per-CPU counts ("34 irqlab-ims-0000:00:02.0 0-edge irqlab-lf0.0"), sorted.

@@ -73,9 +73,12 @@ export function hotplugSuite(cfg: HotplugConfig): void {
     rmSync(traceDir, { recursive: true, force: true });
   });
 
+  // Every check ends with the kernel-log watchdog and no guest error.
   const serial = (name: string, fn: (t: ExecutionContext) => Promise<void>) => test.serial(`${label}: ${name}`, async (t) => {
     await fn(t);
     await bed.vm.kernelLog.check();
+    const g = bed.device.clearGuestErrors();
+    t.deepEqual(g.counts, {}, `guest errors:\n${g.recent.map((r) => `  ${r.kind}: ${r.message}`).join('\n')}`);
   });
 
   const slots = () => Array.from({ length: 8 }, (_, q) => bed.device.ims.slot(q));

@@ -6,7 +6,8 @@ import { VfioUserServer, type ServerOptions } from '../../src/server/server.ts';
 import { ImsQueueDevice } from '../../src/devices/ims-queue.ts';
 import type { PciFunction } from '../../src/pci/function.ts';
 import { VfioUserClient, type ClientOptions } from '../../src/client/index.ts';
-import { VfioError } from '../../src/protocol/index.ts';
+import { VfioError, Region } from '../../src/protocol/index.ts';
+import * as R from '../../src/pci/regs.ts';
 
 export interface Harness<D extends PciFunction = ImsQueueDevice> {
   dir: string;
@@ -51,4 +52,18 @@ export async function errnoOf(p: Promise<unknown>): Promise<number> {
     if (e instanceof VfioError) return e.errno;
     throw e;
   }
+}
+
+/**
+ * A served device and a client that set it up as a driver would: memory
+ * decoding and bus mastering on, 64 KiB of its memory mapped at 0x100000
+ * (shared by a descriptor with `shareFd`), so the device can send IMS messages.
+ */
+export async function startDriven<D extends PciFunction = ImsQueueDevice>(t: { teardown(fn: () => void): void }, device?: D, opts: { shareFd?: boolean } = {}): Promise<{ h: Harness<D>; c: VfioUserClient }> {
+  const h = startServer(device);
+  t.teardown(() => h.close());
+  const c = await h.connect();
+  await c.write16(Region.CONFIG, R.PCI_COMMAND, R.PCI_COMMAND_MEMORY | R.PCI_COMMAND_MASTER);
+  await c.dmaMap(0x100000n, 0x10000, { shareFd: opts.shareFd });
+  return { h, c };
 }

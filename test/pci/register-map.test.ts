@@ -25,7 +25,7 @@ function map(rules?: ConstructorParameters<typeof RegisterMap>[0]['access']) {
       { name: 'ARR', offset: 0x20, count: 4, stride: 4, write: (v, i) => writes.push([`ARR${i}`, v]) },
     ],
   });
-  m.guestError = (e) => errors.push(e);
+  m.guestError = (kind, e) => errors.push(`${kind}: ${e}`);
   return { m, writes, errors };
 }
 
@@ -74,8 +74,21 @@ test('accesses breaking the map rules are guest errors: reads all-ones, writes d
   m.write(0x6, le(0xff, 2));
   t.is(num(m.read(0x4, 4)), 0);
   t.is(num(m.read(0x2, 4)), 0xffffffff);
-  t.is(errors.length, 3);
+  t.deepEqual(errors.map((e) => e.split(':')[0]), ['access-size', 'access-size', 'access-size']);
   t.regex(errors[0], /read of 2 bytes at 0x4 breaks the access rules/);
+});
+
+test('a write to a read-only register is a guest error naming the register; whole or in part, it changes nothing', (t) => {
+  const { m, errors } = map();
+  m.write(0x0, le(0x55));
+  m.write(0x1, new Uint8Array([0xaa]));
+  t.is(num(m.read(0x0, 4)), 0x11223344);
+  t.deepEqual(errors, [
+    'read-only: write of 0x55 to RO (0x0), a read-only register; ignored',
+    'read-only: write of 0xaa00 to RO (0x0), a read-only register; ignored',
+  ]);
+  m.write(0x4, le(1));
+  t.is(errors.length, 2, 'writes to other registers are no error');
 });
 
 test('holes read as zero (or all-ones when declared so)', (t) => {

@@ -28,7 +28,7 @@ test('a device adds an irq kind by name: spurious() reaches it, a kind it has al
   t.deepEqual(raised, [5]);
   t.throws(() => dev.addIrqKind('ims', () => 'delivered'), { message: /already raises ims interrupts/ });
   t.throws(() => dev.addIrqKind('msix', () => 'delivered'), { message: /already raises msix interrupts/ });
-  t.is(dev.spurious('msix', 0), 'unbound', 'a built-in kind without its capability');
+  t.throws(() => dev.spurious('msix', 0), { instanceOf: RangeError, message: 'MSI-X vector 0 does not exist (the device has no msix interrupts)' }, 'a built-in kind without its capability');
   const bare = new PciFunction({ ids });
   t.throws(() => bare.spurious('ims', 0), { message: /this device has no ims interrupts/ });
 });
@@ -115,6 +115,14 @@ test('fault rules use the same seams, and only while a rule is in force', (t) =>
   dev.faults.clear();
   t.deepEqual(sizes(), [0, 0, 0]);
   t.is(dev.irqHooks[0], dev.gate, 'the gate is always the first irq hook');
+  dev.faults.add({ on: 'write', region: 0, offset: Reg.SCRATCH, action: 'late' });
+  t.deepEqual(sizes(), [1, 2, 1], 'a late write rule: the posted-write buffer too');
+  t.is(dev.accessHooks[0], dev.postedWrites, 'first: a read lets held writes land before anything answers it');
+  dev.faults.clear();
+  const stop = dev.holdPostedWrites({ region: 0, offset: Reg.SCRATCH, length: 4 });
+  t.deepEqual(sizes(), [0, 1, 0], 'a window the device holds: only the buffer');
+  stop();
+  t.deepEqual(sizes(), [0, 0, 0]);
 });
 
 test('a device DMA hook may hold or drop the device\'s own DMA', async (t) => {

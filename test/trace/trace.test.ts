@@ -42,7 +42,7 @@ test('the header comes first: format, irqlab version, device ids, start time', (
   t.is(h.irqlab, JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
   t.like(h.device, { name: 'ims-queue', vendor: IRQLAB_VENDOR_ID, device: IRQLAB_DEVICE_ID });
   t.true(Math.abs(Date.parse(h.startedAt) - Date.now()) < 60_000);
-  t.deepEqual(Object.keys(h.fields).sort(), ['dma', 'drop', 'end', 'fault', 'guest-error', 'irq', 'msg', 'reset', 'session'].sort());
+  t.deepEqual(Object.keys(h.fields).sort(), ['dma', 'drop', 'end', 'fault', 'guest-error', 'irq', 'msg', 'posted', 'reset', 'session'].sort());
 });
 
 test('the session: connect with the client pid first, disconnect before the end record; times in microseconds, in order', (t) => {
@@ -174,13 +174,14 @@ test('guest errors and faults are recorded; any fault engine can report through 
   const engine = new EventEmitter();
   const rec = await TraceRecorder.open(file);
   rec.attach({ device: h.device, faults: engine });
-  h.device.fireIms(1000);
+  h.device.regs.set('Q_IRQ[0]', 0xc0000000 | 1000); // as a driver would: queue 0 to IMS slot 1000, which does not exist
+  h.device.complete(0, 1);
   engine.emit('fault', { id: 'f1', rule: 'drop ims 1', action: 'drop', target: 'ims 1' });
   rec.recordFault({ rule: 'delay REGION_READ', action: { delay: 150 }, target: 'REGION_READ', detail: 'held 150 ms' });
   await rec.close();
   engine.emit('fault', { id: 'f2', rule: 'after close', action: 'drop', target: 'x' });
   const recs = await records(file);
-  t.like(recs.find((r) => r.kind === 'guest-error'), { message: 'IMS slot 1000 does not exist' });
+  t.like(recs.find((r) => r.kind === 'guest-error'), { guestError: 'irq-index', message: "queue 0's interrupt route (Q_IRQ): IMS slot 1000 does not exist (valid: 0..63)" });
   const faults = recs.filter((r) => r.kind === 'fault');
   t.deepEqual(faults.map((f) => ({ ...f, t: 0 })), [
     { kind: 'fault', t: 0, rule: 'f1: drop ims 1', action: 'drop', target: 'ims 1' },
