@@ -124,7 +124,7 @@ export class Connection {
     us = checkPollUs(us);
     if (us === this.pollUs) return;
     this.poll?.close();
-    this.poll = us > 0 ? new PollLoop(us, () => !this.closed && !this.busy && !this.paused && this.queue.length === 0) : null;
+    this.poll = us > 0 ? new PollLoop(us, () => !this.closed && !this.busy && !this.paused && this.queue.length === 0, () => this.pollRead()) : null;
   }
 
   /** Times the socket was found readable while poll mode kept the event loop turning (each spared a wake-up). */
@@ -166,8 +166,18 @@ export class Connection {
     if (poll && !hangup && !toEmpty && !this.closed) poll.handled();
   }
 
-  /** Reads what is there, handles it and sends the replies. */
-  private readBurst(hangup: boolean, toEmpty: boolean): void {
+  /** Poll mode's try: read what is there now, without blocking. True when bytes came (then handled). */
+  private pollRead(): boolean {
+    const got = this.readBurst(false, false);
+    if (!got) return false;
+    this.polledReads++;
+    if (!this.closed) this.poll?.handled();
+    return true;
+  }
+
+  /** Reads what is there, handles it and sends the replies. True when a read brought bytes. */
+  private readBurst(hangup: boolean, toEmpty: boolean): boolean {
+    let got = false;
     this.outbox.hold();
     try {
       // The poll is level-triggered: read again only when the last read filled
@@ -180,6 +190,7 @@ export class Connection {
           if (hangup) this.close(undefined);
           break;
         }
+        got = true;
         if (r.data.length === 0) {
           closeFds(r.fds);
           this.close(undefined);
@@ -200,6 +211,7 @@ export class Connection {
     } finally {
       this.outbox.flush();
     }
+    return got;
   }
 
   private drain(): void {

@@ -1,16 +1,16 @@
-// Poll mode: after handling what arrived, a connection keeps the event loop
-// from going to sleep for a while: it turns the loop with setImmediate,
-// giving the CPU away at each turn (sched_yield, so a client on the same CPU
-// runs at once), and libuv's poll of the socket, made with a zero timeout
-// while an immediate waits, finds the next message without the wake-up of a
+// Poll mode: after handling what arrived, a connection keeps trying its
+// socket without blocking for a while before it lets the event loop sleep.
+// A message that arrives meanwhile is read at once, without the wake-up of a
 // sleeping thread (on a VM without halt polling, tens of us when the CPU has
-// to be woken). Every message is still handled from its own event-loop
-// callback, with promises, timers and other sockets run in between exactly
-// as without poll mode: a device whose work runs in a promise after the
-// reply has done it before the next message is read. The window adapts the
-// way KVM's halt polling does: it grows while messages keep coming within
-// the longest window, and drops to zero when the traffic stops, so an idle
-// server spends no CPU.
+// to be woken). The tries run in a setImmediate callback, giving the CPU away
+// between them (sched_yield, so a client on the same CPU runs at once); a
+// burst they catch is handled there and the next tries come from a new
+// callback, so promises, timers and other sockets run between two reads of
+// the socket exactly as without poll mode (a device whose work runs in a
+// promise after its reply has done it before the next message is read).
+// The window adapts the way KVM's halt polling does: it grows while messages
+// keep coming within the longest window, and drops to zero when the traffic
+// stops, so an idle server spends no CPU.
 import { performance } from 'node:perf_hooks';
 import { yieldCpu } from '../../ffi/index.ts';
 
@@ -98,11 +98,12 @@ export class PollWindow {
 }
 
 /**
- * A connection's poll mode: the window, and the turning of the event loop
- * while it is open. The connection says when the socket was reported
- * readable and when it has handled a burst; `canSpin` says whether spinning
- * makes sense now (not while a handler's promise is pending or reading is
- * paused: those need the event loop, not the socket).
+ * A connection's poll mode: the window, and the tries while it is open. The
+ * connection says when the socket was reported readable and when it has
+ * handled a burst; `tryRead` reads the socket once without blocking (true
+ * when bytes came, handled by then); `canSpin` says whether trying makes
+ * sense now (not while a handler's promise is pending or reading is paused:
+ * those need the event loop, not the socket).
  */
 export class PollLoop {
   readonly window: PollWindow;
@@ -110,7 +111,7 @@ export class PollLoop {
   private deadline = 0;
   private immediate: NodeJS.Immediate | null = null;
 
-  constructor(maxUs: number, private readonly canSpin: () => boolean) {
+  constructor(maxUs: number, private readonly canSpin: () => boolean, private readonly tryRead: () => boolean) {
     this.window = new PollWindow(maxUs);
   }
 
@@ -128,7 +129,7 @@ export class PollLoop {
     return false;
   }
 
-  /** A burst was handled and answered: keep the event loop turning for the window. */
+  /** A burst was handled and answered: try the socket for the window, from the next turn of the event loop. */
   handled(): void {
     const t = nowUs();
     if (this.window.windowUs === 0) {
@@ -140,7 +141,7 @@ export class PollLoop {
     this.immediate ??= setImmediate(this.turn);
   }
 
-  /** The connection is closing: stop turning the loop. */
+  /** The connection is closing: no more tries. */
   close(): void {
     if (this.immediate) clearImmediate(this.immediate);
     this.immediate = null;
@@ -150,13 +151,21 @@ export class PollLoop {
   private readonly turn = (): void => {
     this.immediate = null;
     if (!this.spinning) return;
-    const t = nowUs();
-    if (t >= this.deadline || !this.canSpin()) {
-      this.stop(t, t >= this.deadline);
-      return;
+    for (;;) {
+      const t = nowUs();
+      if (t >= this.deadline || !this.canSpin()) {
+        this.stop(t, t >= this.deadline);
+        return;
+      }
+      yieldCpu();
+      if (this.tryRead()) {
+        // Caught: handled in this callback; the next try comes from a new
+        // one, after the promises and the event loop's other work.
+        this.window.caught();
+        if (this.spinning && !this.immediate) this.stop(nowUs(), false);
+        return;
+      }
     }
-    yieldCpu();
-    this.immediate = setImmediate(this.turn);
   };
 
   /** `timedOut`: the window passed with nothing new (the gap to the next message tells the window how to adapt). */
