@@ -7,4 +7,5 @@ export { UnixListener, listenUnix, connectUnix, socketPair, peerCred, type PeerC
 export { SocketStream, type RecvResult, type StreamHandlers } from './stream.ts';
 export { EventFd, createEventFd, signalEventFd, drainEventFd, adoptEventFd } from './eventfd.ts';
 export { MappedRegion, createMemFd, unsafeToMap, outsideFile } from './mmap.ts';
+export { yieldCpu } from './sched.ts';
 export { allocNative, freeNative, type NativeBuffer } from './libc.ts';

@@ -33,6 +33,7 @@ export const libc = {
   mmap: lib.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)'),
   munmap: lib.func('int munmap(void *addr, size_t len)'),
   memcpy: lib.func('void *memcpy(void *dst, const void *src, size_t n)'),
+  sched_yield: lib.func('int sched_yield()'),
 };
 
 // Linux x86-64 ABI constants.

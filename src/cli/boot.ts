@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import { referenceDevices } from '../lab/testbed.ts';
+import { checkPollUs } from '../transport/poll-mode.ts';
 import { loadDevice, DEFAULT_DEVICE } from '../devices/registry.ts';
 import { ImsQueueDevice } from '../devices/ims-queue.ts';
 import type { PciFunction } from '../pci/function.ts';
@@ -42,6 +43,7 @@ options:
                           for the first DEVICE
   --trace FILE            record every message, interrupt, DMA and fault (irqlab trace FILE);
                           of the first DEVICE
+  --poll-us N             poll mode for the devices' servers (see irqlab serve --help)
 
 The guest has lspci and setpci (pciutils) and modprobe for the modules given.
 `;
@@ -68,6 +70,7 @@ export async function run(argv: string[]): Promise<number> {
       mem: { type: 'string', default: '512' },
       control: { type: 'string' },
       trace: { type: 'string' },
+      'poll-us': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -75,6 +78,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(help);
     return 0;
   }
+  const pollUs = values['poll-us'] === undefined ? undefined : checkPollUs(values['poll-us'], '--poll-us');
   const specs = positionals.length ? positionals : [DEFAULT_DEVICE];
   const mode = values['bind-mode'];
   if (mode !== undefined && !['auto', 'msix', 'msi', 'intx'].includes(mode)) throw new UsageError(`--bind-mode must be auto, msix, msi or intx, got ${JSON.stringify(mode)}`);
@@ -90,7 +94,7 @@ export async function run(argv: string[]): Promise<number> {
   err(`booting ${values.kernel}${values.iommu ? ' with a vIOMMU' : ''}...`);
   const session = await startSession({
     testbed: {
-      devices, kernel: values.kernel, iommu: values.iommu, cpus: Number(values.cpus), memMiB: Number(values.mem),
+      devices, pollUs, kernel: values.kernel, iommu: values.iommu, cpus: Number(values.cpus), memMiB: Number(values.mem),
       module: ours ? {} : false, modules: files, kernelModules: named, pciutils: true,
       bind: values.bind ? { mode: (mode ?? 'auto') as 'auto' } : undefined,
       console: 'inherit', consoleShell: true, onProgress: (p) => err(p.message),

@@ -4,6 +4,7 @@ import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { VfioUserServer } from '../server/server.ts';
+import { checkPollUs } from '../transport/poll-mode.ts';
 import { ControlServer } from '../control/server.ts';
 import { TraceRecorder } from '../trace/index.ts';
 import { loadDevice, builtinDevices, DEFAULT_DEVICE } from '../devices/registry.ts';
@@ -27,6 +28,10 @@ options:
   --control PATH       open a control socket for irqlab ctl (faults, interrupts, stats)
   --trace FILE         record every message, interrupt, DMA and fault (read it
                        with irqlab trace FILE)
+  --poll-us N          poll mode: after each message keep trying the socket for
+                       up to N us (0-10000, adaptive: no CPU when idle) before
+                       sleeping; lower latency, more CPU while traffic flows.
+                       Default: $IRQLAB_POLL_US, else 0 (off). See README, Benchmarks
   --quiet              no log lines on stderr
 `;
 
@@ -55,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
       'allow-uid': { type: 'string', multiple: true },
       control: { type: 'string' },
       trace: { type: 'string' },
+      'poll-us': { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -83,14 +89,16 @@ export async function run(argv: string[]): Promise<number> {
     if (!Number.isInteger(n) || n < 0) throw new Error(`--allow-uid wants a number, got ${u}`);
     return n;
   });
+  const pollUs = values['poll-us'] === undefined ? undefined : checkPollUs(values['poll-us'], '--poll-us');
   const device = await loadDevice(positionals[0]);
   const log = values.quiet ? () => {} : (line: string) => process.stderr.write(`irqlab: ${line}\n`);
   const rec = values.trace ? await TraceRecorder.open(values.trace, { deviceName: positionals[0] ?? DEFAULT_DEVICE }) : undefined;
   const server = new VfioUserServer(device, {
-    socketPath, listenFd, allowUids, log, tap: rec?.tap,
+    socketPath, listenFd, allowUids, log, tap: rec?.tap, pollUs,
     dmaObserver: rec ? (op, a, d) => rec.recordDmaAccess(op, a, d) : undefined,
   }).listen();
   rec?.attach({ server, device });
+  if (server.pollUs) log(`poll mode: up to ${server.pollUs} us after each message`);
   let control: ControlServer | undefined;
   try {
     control = values.control ? await ControlServer.listen(values.control, { device, server }, log) : undefined;

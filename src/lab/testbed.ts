@@ -46,6 +46,8 @@ export interface TestbedOptions<D extends PciFunction> extends Omit<VmOptions, '
   server?: Partial<Omit<ServerOptions, 'socketPath'>>;
   /** Options of one device's server, over `server` (a trace tap for one device...). */
   serverFor?: (device: PciFunction, index: number) => Partial<Omit<ServerOptions, 'socketPath'>>;
+  /** Poll mode for every device's server (ServerOptions.pollUs; default $IRQLAB_POLL_US, else off). */
+  pollUs?: number;
   /** Put each device behind a hot-plug capable PCIe root port (surprise removal needs one). */
   rootPort?: boolean;
   /** Extra properties of every vfio-user-pci device (e.g. x-msg-timeout). */
@@ -154,10 +156,11 @@ export class Testbed<D extends PciFunction = ImsQueueDevice> {
     };
     // A process that ends (or is stopped by a signal) without stop() leaves no socket behind.
     const undoExitHook = atProcessExit(closeAll);
+    const poll = opts.pollUs === undefined ? {} : { pollUs: opts.pollUs };
     try {
       devices.forEach((device, i) => {
         const log = devices.length > 1 ? (l: string) => logs.push(`[device ${i}] ${l}`) : (l: string) => logs.push(l);
-        const server = new VfioUserServer(device, { socketPath: join(dir, `device${i}.sock`), log, ...opts.server, ...opts.serverFor?.(device, i) }).listen();
+        const server = new VfioUserServer(device, { socketPath: join(dir, `device${i}.sock`), log, ...poll, ...opts.server, ...opts.serverFor?.(device, i) }).listen();
         servers.push(server);
         opts.onServer?.(server, device, i);
       });

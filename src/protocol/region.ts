@@ -38,11 +38,17 @@ export function encodeRegionData(d: RegionData): Uint8Array {
   return out;
 }
 
+// The fields are laid out in a scratch buffer and copied: a DataView over a
+// small new array would make V8 give it an ArrayBuffer of its own (a malloc
+// and a sweep for every reply).
+const scratch = new DataView(new ArrayBuffer(REGION_ACCESS_SIZE));
+const scratchBytes = new Uint8Array(scratch.buffer);
+
 function writeAccess(out: Uint8Array, a: RegionAccess): void {
-  const v = new DataView(out.buffer, out.byteOffset, REGION_ACCESS_SIZE);
-  v.setBigUint64(0, a.offset, true);
-  v.setUint32(8, a.region, true);
-  v.setUint32(12, a.count, true);
+  scratch.setBigUint64(0, a.offset, true);
+  scratch.setUint32(8, a.region, true);
+  scratch.setUint32(12, a.count, true);
+  out.set(scratchBytes);
 }
 
 export function decodeRegionData(p: Uint8Array, what: string): RegionData {

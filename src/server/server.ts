@@ -8,6 +8,7 @@ import { Connection } from '../transport/connection.ts';
 import { defaultLimits, type DeviceModel, type ServerLimits } from '../device/model.ts';
 import type { Tap } from '../transport/connection.ts';
 import type { DmaObserver } from '../dma/dma-space.ts';
+import { checkPollUs, pollUsFromEnv } from '../transport/poll-mode.ts';
 import { Session, type Interceptor } from './session.ts';
 
 export interface ServerOptions {
@@ -32,6 +33,12 @@ export interface ServerOptions {
   tap?: Tap;
   /** Sees DMA to shared memory, which sends no message (traces). */
   dmaObserver?: DmaObserver;
+  /**
+   * Poll mode: after handling a message, keep trying the socket for up to
+   * this many us (adaptive; 0 = off) instead of sleeping in the event loop
+   * at once. Default: $IRQLAB_POLL_US, else 0.
+   */
+  pollUs?: number;
 }
 
 export interface ServerEvents {
@@ -46,9 +53,11 @@ export class VfioUserServer extends EventEmitter<ServerEvents> {
   private readonly limits: ServerLimits;
   private readonly log: (line: string) => void;
   private readonly interceptors: readonly Interceptor[];
+  private poll: number;
 
   constructor(readonly device: DeviceModel, private readonly opts: ServerOptions) {
     super();
+    this.poll = opts.pollUs === undefined ? pollUsFromEnv() : checkPollUs(opts.pollUs);
     this.limits = { ...defaultLimits, ...opts.limits };
     this.interceptors = [...(opts.interceptor ? [opts.interceptor] : []), ...(opts.interceptors ?? [])];
     this.log = opts.log ?? ((line) => process.stderr.write(`irqlab: ${line}\n`));
@@ -60,6 +69,16 @@ export class VfioUserServer extends EventEmitter<ServerEvents> {
 
   get session(): Session | null {
     return this.active;
+  }
+
+  /** The poll window (ServerOptions.pollUs); a change applies to the client already connected too. */
+  get pollUs(): number {
+    return this.poll;
+  }
+
+  set pollUs(us: number) {
+    this.poll = checkPollUs(us);
+    if (this.active) this.active.conn.pollUs = this.poll;
   }
 
   listen(): this {
@@ -99,6 +118,7 @@ export class VfioUserServer extends EventEmitter<ServerEvents> {
       interceptors: this.interceptors,
       tap: this.opts.tap,
       dmaObserver: this.opts.dmaObserver,
+      pollUs: this.poll,
       onEnd: (s, reason) => this.onSessionEnd(s, reason),
     });
     this.active = session;

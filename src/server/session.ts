@@ -25,6 +25,8 @@ export interface SessionOptions {
   /** Sees DMA to shared memory (which sends no message). */
   dmaObserver?: DmaObserver;
   onEnd?: (session: Session, reason: Error | undefined) => void;
+  /** Poll mode's window, us (0: off); see ConnectionOptions.pollUs. */
+  pollUs?: number;
 }
 
 export class Session {
@@ -46,7 +48,7 @@ export class Session {
     this.conn = new Connection(fd, {
       onCommand: commandHandler(this.ctx, opts.interceptors ?? []),
       onClose: (reason) => this.end(reason),
-    }, { maxMessageSize, maxFds: opts.limits.maxMsgFds, requestTimeoutMs: opts.dmaTimeoutMs ?? 5000, log: opts.log, tap: opts.tap });
+    }, { maxMessageSize, maxFds: opts.limits.maxMsgFds, requestTimeoutMs: opts.dmaTimeoutMs ?? 5000, log: opts.log, tap: opts.tap, pollUs: opts.pollUs });
   }
 
   get negotiated(): boolean {

@@ -6,11 +6,13 @@
 // never waits on one of our own requests: the handler may only start them.
 import { SocketStream, closeFds, SysError } from '../../ffi/index.ts';
 import {
-  HEADER_SIZE, FLAG_NO_REPLY, MSG_TYPE_MASK, MsgType, commandName,
+  HEADER_SIZE, FLAG_NO_REPLY, FLAG_ERROR, MSG_TYPE_MASK, MsgType, commandName,
 } from '../protocol/constants.ts';
 import { Errno, VfioError } from '../protocol/errno.ts';
-import { readHeader, frame, replyFrame, errorFrame, Reassembler, FramingError, type Header } from '../protocol/header.ts';
+import { readHeader, frame, Reassembler, FramingError, EMPTY, type Header } from '../protocol/header.ts';
 import { PendingRequests, type Reply } from './requests.ts';
+import { PollLoop, checkPollUs } from './poll-mode.ts';
+import { Outbox } from './outbox.ts';
 
 /** A received command as the transport hands it to a handler. */
 export class Message {
@@ -69,6 +71,11 @@ export interface ConnectionOptions {
   requestTimeoutMs?: number;
   log?: (line: string) => void;
   tap?: Tap;
+  /**
+   * Poll mode: after handling what arrived, keep trying the socket for up to
+   * this many us before going back to the event loop (poll-mode.ts). 0: off.
+   */
+  pollUs?: number;
 }
 
 interface Queued {
@@ -89,7 +96,10 @@ export class Connection {
   private queuedBytes = 0;
   private busy = false;
   private closed = false;
-  private batch: Uint8Array[] | null = null;
+  private readonly outbox: Outbox;
+  private paused = false;
+  private poll: PollLoop | null = null;
+  private polledReads = 0;
   private readonly log: (line: string) => void;
   tap: Tap | undefined;
 
@@ -101,6 +111,25 @@ export class Connection {
       onReadable: (hangup) => this.onReadable(hangup),
       onError: (err) => this.close(err instanceof Error ? err : new Error(String(err))),
     }, opts.maxFds);
+    this.outbox = new Outbox(this.stream, (err) => this.close(err));
+    this.pollUs = opts.pollUs ?? 0;
+  }
+
+  /** The poll window's upper bound, us (0: poll mode off). May change at any time. */
+  get pollUs(): number {
+    return this.poll?.maxUs ?? 0;
+  }
+
+  set pollUs(us: number) {
+    us = checkPollUs(us);
+    if (us === this.pollUs) return;
+    this.poll?.close();
+    this.poll = us > 0 ? new PollLoop(us, () => !this.closed && !this.busy && !this.paused && this.queue.length === 0, () => this.pollRead()) : null;
+  }
+
+  /** Times the socket was found readable while poll mode kept the event loop turning (each spared a wake-up). */
+  get polled(): number {
+    return this.polledReads;
   }
 
   get isClosed(): boolean {
@@ -131,7 +160,25 @@ export class Connection {
   /** `toEmpty`: read until nothing is waiting (catchUp), not just while reads fill the buffer. */
   private onReadable(hangup = false, toEmpty = false): void {
     if (this.closed) return;
-    this.batch ??= [];
+    const poll = this.poll;
+    if (poll?.readable()) this.polledReads++;
+    this.readBurst(hangup, toEmpty);
+    if (poll && !hangup && !toEmpty && !this.closed) poll.handled();
+  }
+
+  /** Poll mode's try: read what is there now, without blocking. True when bytes came (then handled). */
+  private pollRead(): boolean {
+    const got = this.readBurst(false, false);
+    if (!got) return false;
+    this.polledReads++;
+    if (!this.closed) this.poll?.handled();
+    return true;
+  }
+
+  /** Reads what is there, handles it and sends the replies. True when a read brought bytes. */
+  private readBurst(hangup: boolean, toEmpty: boolean): boolean {
+    let got = false;
+    this.outbox.hold();
     try {
       // The poll is level-triggered: read again only when the last read filled
       // the buffer (more is surely waiting); bounded so one busy peer cannot
@@ -143,15 +190,17 @@ export class Connection {
           if (hangup) this.close(undefined);
           break;
         }
+        got = true;
         if (r.data.length === 0) {
           closeFds(r.fds);
           this.close(undefined);
-          return;
+          break;
         }
         const full = r.data.length === this.stream.receiveBufferSize;
         this.rx.push(r.data, r.fds, r.ctrunc);
         this.drain();
         if (this.queuedBytes > MAX_QUEUED_BYTES) {
+          this.paused = true;
           this.stream.pauseReading();
           break;
         }
@@ -160,8 +209,9 @@ export class Connection {
     } catch (err) {
       this.close(err instanceof Error ? err : new Error(String(err)));
     } finally {
-      this.flushBatch();
+      this.outbox.flush();
     }
+    return got;
   }
 
   private drain(): void {
@@ -223,7 +273,7 @@ export class Connection {
 
   private resumeQueue(): void {
     if (this.closed) return;
-    this.batch ??= [];
+    this.outbox.hold();
     try {
       while (!this.busy && this.queue.length && !this.closed) {
         const q = this.queue.shift()!;
@@ -231,14 +281,18 @@ export class Connection {
         this.dispatch(q.header, q.payload, q.fds, q.fdsTruncated);
       }
     } finally {
-      this.flushBatch();
+      this.outbox.flush();
     }
-    if (!this.busy && this.queuedBytes <= MAX_QUEUED_BYTES) this.stream.resumeReading();
+    if (!this.busy && this.queuedBytes <= MAX_QUEUED_BYTES) {
+      this.paused = false;
+      this.stream.resumeReading();
+      this.poll?.handled();
+    }
   }
 
   private answer(request: Header, payload: ReplyPayload): void {
     if (request.flags & FLAG_NO_REPLY) return; // an unwanted reply desynchronises the peer
-    this.sendRaw(replyFrame(request, payload));
+    this.queueReply(request, payload ?? EMPTY, MsgType.REPLY, 0);
   }
 
   private answerError(request: Header, err: unknown): void {
@@ -254,7 +308,8 @@ export class Connection {
       this.log(`${commandName(request.command)} #${request.id}: internal error: ${(err as Error)?.stack ?? err}`);
     }
     if (request.flags & FLAG_NO_REPLY) return;
-    this.sendRaw(errorFrame(request, errno));
+    // Error replies carry only the header (spec: "the reply message must only include the reply header").
+    this.queueReply(request, EMPTY, MsgType.REPLY | FLAG_ERROR, errno);
   }
 
   private onReply(header: Header, payload: Uint8Array, fds: number[]): void {
@@ -265,38 +320,18 @@ export class Connection {
 
   // ---- sending ---------------------------------------------------------
 
+  /** A reply to `request` into the outbox, its header written in place. */
+  private queueReply(request: Header, payload: Uint8Array, flags: number, error: number): void {
+    if (this.closed) return;
+    const header = { id: request.id, command: request.command, size: HEADER_SIZE + payload.length, flags, error };
+    this.tap?.('out', header, payload, 0);
+    this.outbox.message(header, payload);
+  }
+
   private sendRaw(bytes: Uint8Array, fds: readonly number[] = []): void {
     if (this.closed) return;
     if (this.tap) this.tap('out', readHeader(bytes), bytes.subarray(HEADER_SIZE), fds.length);
-    if (fds.length === 0) {
-      // Messages produced in the same tick (replies to a burst, interrupts a
-      // script fires in a loop) leave in one send.
-      if (!this.batch) {
-        this.batch = [];
-        queueMicrotask(() => this.flushBatch());
-      }
-      this.batch.push(bytes);
-      return;
-    }
-    this.flushBatch(true);
-    try {
-      this.stream.send(bytes, fds);
-    } catch (err) {
-      this.close(err as Error);
-    }
-  }
-
-  /** Replies produced while handling one burst go out in one send. */
-  private flushBatch(keepBatching = false): void {
-    const batch = this.batch;
-    this.batch = keepBatching && batch ? [] : null;
-    if (!batch || batch.length === 0 || this.closed) return;
-    const bytes = batch.length === 1 ? batch[0] : concat(batch);
-    try {
-      this.stream.send(bytes);
-    } catch (err) {
-      this.close(err as Error);
-    }
+    this.outbox.send(bytes, fds);
   }
 
   /**
@@ -332,8 +367,9 @@ export class Connection {
   /** Closes the connection; every descriptor it still holds is closed too. */
   close(reason?: Error): void {
     if (this.closed) return;
-    this.flushBatch();
+    this.outbox.flush();
     this.closed = true;
+    this.poll?.close();
     this.stream.close();
     closeFds(this.rx.dispose());
     for (const q of this.queue) closeFds(q.fds);
@@ -346,16 +382,4 @@ export class Connection {
       this.log(`onClose handler failed: ${(err as Error)?.stack ?? err}`);
     }
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

@@ -147,3 +147,21 @@ test('serve --fd N serves on a listening socket inherited from its parent', asyn
   t.is(await new Promise((r) => bad.once('exit', r)), 1);
   t.regex(err, /descriptor 0 is not a listening socket/);
 });
+
+test('serve --poll-us N serves in poll mode; a bad N is refused with the valid range', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'irqlab-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = join(dir, 'dev.sock');
+  const s = serve(['--socket', sock, '--poll-us', '150']);
+  t.is(await s.firstLine, `listening on ${sock}`);
+  t.regex(s.stderr(), /poll mode: up to 150 us after each message/);
+  const c = await VfioUserClient.connect(sock);
+  t.is(await c.configRead32(0), 0x0001f1ab);
+  c.close();
+  s.p.kill('SIGTERM');
+  t.is(await s.exit, 0);
+  const bad = serve(['--socket', join(dir, 'bad.sock'), '--poll-us=-3']);
+  await t.throwsAsync(bad.firstLine);
+  t.not(await bad.exit, 0);
+  t.regex(bad.stderr(), /--poll-us wants a whole number of microseconds from 0 \(off\) to 10000, got "-3"/);
+});

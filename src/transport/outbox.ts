@@ -1,0 +1,106 @@
+// What a connection sends: messages gathered in one buffer while a burst of
+// commands is handled (or until the current tick's microtasks run) and sent
+// in one send. Replies are written straight into it (header through a
+// DataView kept for the buffer's life, payload copied after it): no frame is
+// allocated per reply, and no small on-heap array has its ArrayBuffer
+// materialised for a DataView, which costs V8 a malloc and a sweep per
+// message. Messages with descriptors, and big ones, go out on their own,
+// after what waits.
+import type { SocketStream } from '../../ffi/index.ts';
+import { HEADER_SIZE } from '../protocol/constants.ts';
+import type { Header } from '../protocol/header.ts';
+
+const INITIAL = 64 * 1024;
+/** A buffer grown past this for one big burst is not kept for the next. */
+const KEEP_AT_MOST = 1 << 20;
+/** A message this big goes to the socket as it is, not copied into the buffer. */
+const SEND_DIRECT = 64 * 1024;
+
+export class Outbox {
+  private buf = new Uint8Array(INITIAL);
+  private view = new DataView(this.buf.buffer);
+  private len = 0;
+  /** A burst is being handled, or a flush is scheduled: what is queued waits. */
+  private holding = false;
+
+  /** `onError`: the stream failed (the peer is gone); the connection closes. */
+  constructor(private readonly stream: SocketStream, private readonly onError: (err: Error) => void) {}
+
+  /** Bytes waiting. */
+  get size(): number {
+    return this.len;
+  }
+
+  /** A burst begins: what is queued waits for flush() at its end. */
+  hold(): void {
+    this.holding = true;
+  }
+
+  /** Queues a message made of these header fields (its size is computed) and payload. */
+  message(h: Header, payload: Uint8Array): void {
+    const at = this.reserve(HEADER_SIZE + payload.length);
+    const v = this.view;
+    v.setUint16(at, h.id, true);
+    v.setUint16(at + 2, h.command, true);
+    v.setUint32(at + 4, HEADER_SIZE + payload.length, true);
+    v.setUint32(at + 8, h.flags, true);
+    v.setUint32(at + 12, h.error, true);
+    if (payload.length) this.buf.set(payload, at + HEADER_SIZE);
+    this.schedule();
+  }
+
+  /** Queues a framed message; with descriptors (they travel with its first byte) or when big, sends it now, after what waits. */
+  send(bytes: Uint8Array, fds: readonly number[] = []): void {
+    if (fds.length === 0 && bytes.length < SEND_DIRECT) {
+      const at = this.reserve(bytes.length); // first: it may replace this.buf
+      this.buf.set(bytes, at);
+      this.schedule();
+      return;
+    }
+    this.flush(true);
+    this.write(bytes, fds);
+  }
+
+  /** Sends what waits. `keepHolding`: the burst goes on. */
+  flush(keepHolding = false): void {
+    this.holding = keepHolding && this.holding;
+    if (this.len === 0) return;
+    const out = this.buf.subarray(0, this.len);
+    this.len = 0;
+    if (this.buf.length > KEEP_AT_MOST) {
+      this.buf = new Uint8Array(INITIAL);
+      this.view = new DataView(this.buf.buffer);
+    }
+    this.write(out); // the stream copies what the socket does not take now
+  }
+
+  private write(bytes: Uint8Array, fds: readonly number[] = []): void {
+    if (this.stream.isClosed) return;
+    try {
+      this.stream.send(bytes, fds);
+    } catch (err) {
+      this.onError(err as Error);
+    }
+  }
+
+  /** Outside a burst, messages produced in the same tick (interrupts a script fires in a loop) leave together. */
+  private schedule(): void {
+    if (this.holding) return;
+    this.holding = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  private reserve(n: number): number {
+    if (this.len + n > this.buf.length) {
+      let size = this.buf.length * 2;
+      while (size < this.len + n) size *= 2;
+      const next = new Uint8Array(size);
+      next.set(this.buf.subarray(0, this.len));
+      this.buf = next;
+      this.view = new DataView(next.buffer);
+    }
+    const at = this.len;
+    this.len += n;
+    return at;
+  }
+}
