@@ -10,12 +10,12 @@ import { OUT_DIR } from '../../bench/build.ts';
 
 const help = `usage: irqlab bench [--rounds N] [--quick] [--poll-us N] [--profile]
 
-Builds a C floor server and load client (bench/c, host gcc), starts the floor,
+Builds a C floor server and load client (with the host's gcc), starts the floor,
 a Node floor, \`irqlab serve\` and \`irqlab serve --poll-us N\`, runs the same
 vfio-user loads against each, interleaved over several rounds, measures MSI-X
 and IMS interrupt rates from TypeScript and a guest's MMIO reads and
 interrupts in both modes, and prints medians with the issue's targets as
-verdicts. Machine-readable results: bench/out/results.json.
+verdicts. Machine-readable results: results.json (its path is printed at the end).
 
 options:
   --rounds N   rounds (default 5; 3 with --quick)

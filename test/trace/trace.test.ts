@@ -6,6 +6,7 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Unpackr } from 'msgpackr';
 import { Command, Region, IrqIndex, FLAG_NO_REPLY } from '../../src/protocol/index.ts';
 import { ImsQueueDevice, Reg, IRQLAB_VENDOR_ID, IRQLAB_DEVICE_ID } from '../../src/devices/ims-queue.ts';
 import * as R from '../../src/pci/regs.ts';
@@ -345,8 +346,11 @@ test('irqlab trace: bad filters exit 2, an unreadable or foreign file exits 1, e
 test('a trace cut inside a record reads up to that record, and says so', async (t) => {
   const whole = readFileSync(sessionFile);
   const cutFile = join(tmp.dir, 'cut.trace');
-  // Cut points: inside the end record, and inside a record in the middle.
-  for (const cut of [whole.length - 3, Math.floor(whole.length / 2)]) {
+  // Where each record ends, to cut inside the end record and inside a record in the middle.
+  const ends: number[] = [];
+  new Unpackr({ useRecords: false }).unpackMultiple(whole, (_v, _start, end) => void ends.push(end!));
+  const middle = ends[Math.floor(ends.length / 2)];
+  for (const cut of [whole.length - 3, middle - 2]) {
     writeFileSync(cutFile, whole.subarray(0, cut));
     let truncated: { offset: number; bytes: number; records: number } | undefined;
     const got = await records(cutFile, { onTruncated: (i) => (truncated = i), chunkBytes: 256 });
