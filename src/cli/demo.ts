@@ -8,6 +8,7 @@ import type { ImsQueueDevice } from '../devices/ims-queue.ts';
 import type { GuestDriver } from '../guest/driver.ts';
 import { table } from '../text/table.ts';
 import { summarizeKernelLog } from '../vm/kernel-log.ts';
+import { hasIrqDebugfs, readKernelIrq, IRQ_DEBUGFS } from '../guest/irq-debugfs.ts';
 
 const MAX_DEVICES = 4;
 
@@ -85,6 +86,28 @@ export async function run(argv: string[]): Promise<number> {
     await bed.stop();
   }
 
+  /**
+   * On kernels with irq debugfs (the debug builds): the kernel's own account
+   * of MSI-X vector 0's and queue 0's chains, level by level, and whether it
+   * says what irqlab.ko's hierarchy dump says.
+   */
+  async function showKernelView(chains: Awaited<ReturnType<GuestDriver['hierarchy']>>, prefix: string): Promise<void> {
+    if (!(await hasIrqDebugfs(bed.vm))) return;
+    const rows: (string | number)[][] = [];
+    const verdicts: string[] = [];
+    for (const name of ['msix0', 'lfunc0.0']) {
+      const ours = chains.find((c) => c.name === name);
+      if (!ours) continue;
+      const k = await readKernelIrq(bed.vm, ours.irq);
+      k.levels.forEach((l, i) => rows.push([i === 0 ? `${name} (irq ${ours.irq})` : '', l.domain, hex(l.hwirq, 1), l.chip, i === 0 ? k.effective : '']));
+      const same = JSON.stringify(ours.levels) === JSON.stringify(k.levels.map(({ domain, hwirq }) => ({ domain, hwirq })));
+      verdicts.push(`${name} ${same ? 'matches' : 'DIFFERS FROM'} irqlab.ko's hierarchy`);
+    }
+    say(`\n${prefix}the kernel's own view (${IRQ_DEBUGFS}/irqs/N):`);
+    say(table(['interrupt', 'domain', 'hwirq', 'chip', 'effective CPU'], rows, ['l', 'l', 'r', 'l', 'l']));
+    say(verdicts.join('; '));
+  }
+
   /** Interrupts a device's handlers counted: its vectors' and its queues'. */
   async function totalCount(drv: GuestDriver): Promise<number> {
     const sum = (ns: number[]) => ns.reduce((a, b) => a + b, 0);
@@ -118,6 +141,7 @@ export async function run(argv: string[]): Promise<number> {
       r.queue, r.index, r.irq, hex(r.address, 8), hex(r.data, 8), dev.queue(r.queue).irqsSent, q.received[r.queue],
     ]), ['r', 'r', 'r', 'l', 'l', 'r', 'r']));
     say(`\n${prefix}IMS domain hierarchy (queue 0): ${chains.find((c) => c.name === 'lfunc0.0')?.chain.join(' > ')}`);
+    await showKernelView(chains, prefix);
 
     const lfuncs = await drv.lfuncs();
     say(`\n${prefix}logical functions (${drv.lfuncDir}/):`);
