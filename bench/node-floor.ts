@@ -9,6 +9,7 @@
 //   node --import tsx bench/node-floor.ts --socket PATH
 import { parseArgs } from 'node:util';
 import { UnixListener, SocketStream, closeFd } from '../ffi/index.ts';
+import { Bytes } from '../src/transport/bytes.ts';
 
 const VERSION = 1;
 const REGION_READ = 9;
@@ -28,30 +29,9 @@ const versionPayload = (() => {
   return p;
 })();
 
-/** A growable byte buffer with a DataView, for input reassembly and output batching. */
-class Bytes {
-  buf = new Uint8Array(256 * 1024);
-  view = new DataView(this.buf.buffer);
-  len = 0;
-
-  reserve(n: number): number {
-    if (this.len + n > this.buf.length) {
-      let size = this.buf.length * 2;
-      while (size < this.len + n) size *= 2;
-      const next = new Uint8Array(size);
-      next.set(this.buf.subarray(0, this.len));
-      this.buf = next;
-      this.view = new DataView(next.buffer);
-    }
-    const at = this.len;
-    this.len += n;
-    return at;
-  }
-}
-
 function serve(fd: number, onEnd: () => void): void {
-  const input = new Bytes();
-  const out = new Bytes();
+  const input = new Bytes(256 * 1024);
+  const out = new Bytes(256 * 1024);
 
   const reply = (id: number, command: number, payload: number, flags = 0, error = 0): number => {
     const at = out.reserve(16 + payload);

@@ -9,6 +9,7 @@
 import type { SocketStream } from '../../ffi/index.ts';
 import { HEADER_SIZE } from '../protocol/constants.ts';
 import type { Header } from '../protocol/header.ts';
+import { Bytes } from './bytes.ts';
 
 const INITIAL = 64 * 1024;
 /** A buffer grown past this for one big burst is not kept for the next. */
@@ -17,9 +18,7 @@ const KEEP_AT_MOST = 1 << 20;
 const SEND_DIRECT = 64 * 1024;
 
 export class Outbox {
-  private buf = new Uint8Array(INITIAL);
-  private view = new DataView(this.buf.buffer);
-  private len = 0;
+  private readonly b = new Bytes(INITIAL);
   /** A burst is being handled, or a flush is scheduled: what is queued waits. */
   private holding = false;
 
@@ -28,7 +27,7 @@ export class Outbox {
 
   /** Bytes waiting. */
   get size(): number {
-    return this.len;
+    return this.b.len;
   }
 
   /** A burst begins: what is queued waits for flush() at its end. */
@@ -38,22 +37,22 @@ export class Outbox {
 
   /** Queues a message made of these header fields (its size is computed) and payload. */
   message(h: Header, payload: Uint8Array): void {
-    const at = this.reserve(HEADER_SIZE + payload.length);
-    const v = this.view;
+    const at = this.b.reserve(HEADER_SIZE + payload.length);
+    const v = this.b.view;
     v.setUint16(at, h.id, true);
     v.setUint16(at + 2, h.command, true);
     v.setUint32(at + 4, HEADER_SIZE + payload.length, true);
     v.setUint32(at + 8, h.flags, true);
     v.setUint32(at + 12, h.error, true);
-    if (payload.length) this.buf.set(payload, at + HEADER_SIZE);
+    if (payload.length) this.b.buf.set(payload, at + HEADER_SIZE);
     this.schedule();
   }
 
   /** Queues a framed message; with descriptors (they travel with its first byte) or when big, sends it now, after what waits. */
   send(bytes: Uint8Array, fds: readonly number[] = []): void {
     if (fds.length === 0 && bytes.length < SEND_DIRECT) {
-      const at = this.reserve(bytes.length); // first: it may replace this.buf
-      this.buf.set(bytes, at);
+      const at = this.b.reserve(bytes.length); // first: it may replace this.b.buf
+      this.b.buf.set(bytes, at);
       this.schedule();
       return;
     }
@@ -64,13 +63,10 @@ export class Outbox {
   /** Sends what waits. `keepHolding`: the burst goes on. */
   flush(keepHolding = false): void {
     this.holding = keepHolding && this.holding;
-    if (this.len === 0) return;
-    const out = this.buf.subarray(0, this.len);
-    this.len = 0;
-    if (this.buf.length > KEEP_AT_MOST) {
-      this.buf = new Uint8Array(INITIAL);
-      this.view = new DataView(this.buf.buffer);
-    }
+    if (this.b.len === 0) return;
+    const out = this.b.buf.subarray(0, this.b.len);
+    this.b.len = 0;
+    if (this.b.buf.length > KEEP_AT_MOST) this.b.shrink(INITIAL);
     this.write(out); // the stream copies what the socket does not take now
   }
 
@@ -88,19 +84,5 @@ export class Outbox {
     if (this.holding) return;
     this.holding = true;
     queueMicrotask(() => this.flush());
-  }
-
-  private reserve(n: number): number {
-    if (this.len + n > this.buf.length) {
-      let size = this.buf.length * 2;
-      while (size < this.len + n) size *= 2;
-      const next = new Uint8Array(size);
-      next.set(this.buf.subarray(0, this.len));
-      this.buf = next;
-      this.view = new DataView(next.buffer);
-    }
-    const at = this.len;
-    this.len += n;
-    return at;
   }
 }
