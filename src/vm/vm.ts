@@ -58,7 +58,16 @@ export class Vm {
     this.#console = console;
     this.#agent = agent;
     const vm = this;
-    this.kernelLog = new KernelLog({ dmesg: async () => (await vm.run('dmesg', { check: true, timeoutMs: 15_000 })).stdout, get console() { return vm.console; }, kernel: b.kernel });
+    this.kernelLog = new KernelLog({
+      // A guest QEMU has stopped (an unrecoverable device error) cannot answer:
+      // its console is read at once instead of waiting out the agent.
+      dmesg: async () => {
+        if (!(await vm.running())) throw new VmError('the guest is not running');
+        return (await vm.run('dmesg', { check: true, timeoutMs: 15_000 })).stdout;
+      },
+      get console() { return vm.console; },
+      kernel: b.kernel,
+    });
     this.exited = qemu.exited.then((exit) => {
       void this.#qmp?.then((q) => q.close(), () => {});
       const why = this.#stopping
@@ -90,6 +99,17 @@ export class Vm {
   async qmp(command: string, args?: Record<string, unknown>): Promise<unknown> {
     this.#qmp ??= QmpClient.connect(join(this.tempDir, 'qmp.sock'));
     return (await this.#qmp).execute(command, args);
+  }
+
+  /** Whether the guest's CPUs run (QEMU stops the VM on an unrecoverable device error, for one). */
+  async running(): Promise<boolean> {
+    if (this.#qemu.exit !== undefined) return false;
+    try {
+      const s = (await this.qmp('query-status')) as { running?: boolean };
+      return s.running !== false;
+    } catch {
+      return true; // no answer from QMP: let the agent say
+    }
   }
 
   /** What QEMU itself printed so far (its errors and warnings, not the guest's). */
