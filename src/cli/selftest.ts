@@ -20,7 +20,8 @@ function saw the driver get wrong. Exit status 0 only if nothing failed and the
 kernel logged no WARNING/BUG/Oops.
 
 options:
-  --kernel 6.12|7.3    lab kernel, and so the test program (default 6.12)
+  --kernel NAME        lab kernel (default 6.12), and so the test program: pcitest
+                       on 6.12 and 6.12-debug, the kselftest on 7.3 and 7.3-debug
   --iommu              an Intel vIOMMU: interrupt remapping (all 32 MSI vectors)
                        and DMA translation (the function's DMA goes by message)
   --cpus N             guest vCPUs (default ${ENDPOINT_CPUS}: x86 gives a device about
