@@ -3,7 +3,6 @@
 // debugfs chain must still match the module's hierarchy, level by level.
 import test, { type ExecutionContext } from 'ava';
 import { Testbed } from '../../src/lab/testbed.ts';
-import type { GuestCtx } from './helpers.ts';
 import { kernelViewChecks } from './kernel-view.ts';
 
 for (const kernel of ['6.12-debug', '7.3-debug'] as const) {
@@ -18,6 +17,5 @@ for (const kernel of ['6.12-debug', '7.3-debug'] as const) {
       await bed.stop();
     }
   });
-  const ctx: GuestCtx = { serial, bed: () => bed, drv: () => bed.driver!, fireRounds: async () => {}, cfg: { kernel, iommu: false } };
-  kernelViewChecks(ctx);
+  kernelViewChecks({ serial, bed: () => bed, drv: () => bed.driver!, cfg: { kernel, iommu: false } });
 }

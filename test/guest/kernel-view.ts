@@ -6,7 +6,7 @@
 import { hasIrqDebugfs, readKernelIrq } from '../../src/guest/irq-debugfs.ts';
 import type { GuestCtx } from './helpers.ts';
 
-export function kernelViewChecks({ serial, bed, drv, cfg }: GuestCtx): void {
+export function kernelViewChecks({ serial, bed, drv, cfg }: Pick<GuestCtx, 'serial' | 'bed' | 'drv' | 'cfg'>): void {
   serial('the module\'s hierarchy dump matches the kernel\'s irq debugfs for every MSI-X vector and IMS interrupt', async (t) => {
     t.true(await hasIrqDebugfs(bed().vm), `${cfg.kernel} has /sys/kernel/debug/irq (GENERIC_IRQ_DEBUGFS)`);
     const rows = await drv().hierarchy();
