@@ -55,10 +55,10 @@ $(foreach d,$(EXAMPLE_DRIVERS),$(eval $(call example_driver,$(d))))
 $(IRQLAB_HOME)/kernels/%/release: | lab
 	@true
 
-# On demand, not part of setup: 6.12-kasan (6.12-debug with KASAN) and irqlab.ko for it.
+# On demand, not part of setup: 6.12-kasan (6.12-debug with KASAN) and the guest modules for it.
 kasan: setup
 	@qemu/setup/setup.sh kasan
-	@$(MAKE) --no-print-directory $(IRQLAB_HOME)/modules/6.12-kasan/irqlab.ko
+	@$(MAKE) --no-print-directory $(IRQLAB_HOME)/modules/6.12-kasan/irqlab.ko $(IRQLAB_HOME)/modules/6.12-kasan/irqlab_generic.ko
 
 typecheck: node
 	@npx tsc -p .
