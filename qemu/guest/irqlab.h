@@ -3,8 +3,8 @@
  * irqlab guest driver: shared state of the PCI driver (irqlab_main.c), its
  * MSI-X vectors (irqlab_msix.c), its IMS chip (irqlab_ims.c, over the
  * ims_irqchip library), the logical functions (irqlab_lfunc.c, shown in sysfs
- * by irqlab_lfunc_sysfs.c) and the debugfs interface (irqlab_debugfs.c,
- * irqlab_ctl.c).
+ * by irqlab_lfunc_sysfs.c, created and destroyed through irqlab_lfunc_ctl.c)
+ * and the debugfs interface (irqlab_debugfs.c, irqlab_ctl.c).
  *
  * A logical function ("lfunc") is a container of resources: one work queue of
  * the device plus its interrupts. Interrupt 0 carries the queue's completions
@@ -164,10 +164,12 @@ int irqlab_lfunc_set_mode(struct irqlab_lfunc *lf, enum irqlab_route mode);
 int irqlab_lfunc_mask(struct irqlab_dev *idev, unsigned int q, bool mask);
 void irqlab_lfuncs_at_probe(struct irqlab_dev *idev);
 
-/* irqlab_lfunc_sysfs.c */
+/* irqlab_lfunc_ctl.c: the lfunc/ directory, create and destroy */
 int irqlab_lfunc_sysfs_init(struct irqlab_dev *idev);
 void irqlab_lfunc_sysfs_stop(struct irqlab_dev *idev);
 void irqlab_lfunc_sysfs_exit(struct irqlab_dev *idev);
+
+/* irqlab_lfunc_sysfs.c: each lfunc's and each of its interrupts' objects */
 int irqlab_lfunc_sysfs_add(struct irqlab_lfunc *lf);
 void irqlab_lfunc_sysfs_del(struct irqlab_lfunc *lf);
 int irqlab_lfunc_sysfs_add_irq(struct irqlab_lfunc_irq *li);
