@@ -34,9 +34,41 @@ export class BarWindows {
     this.inBar[bar].sort((a, b) => a.offset - b.offset);
   }
 
+  /**
+   * Plain memory in a BAR at `offset` (default: the rest of the BAR); returns
+   * the bytes, which the device reads and writes itself.
+   */
+  addMemory(bar: number, opts: { offset?: number; size?: number; name?: string } = {}): Uint8Array {
+    const offset = opts.offset ?? 0;
+    const size = opts.size ?? (this.bars[bar]?.size ?? 0) - offset;
+    if (!Number.isInteger(offset) || !Number.isInteger(size) || offset < 0 || size <= 0) {
+      throw new Error(`addMemory(BAR${bar}): offset ${offset} and size ${size} must be integers, offset >= 0, size > 0`);
+    }
+    const w = memoryWindow(opts.name ?? `BAR${bar} memory`, offset, size);
+    this.add(bar, w);
+    return w.mem;
+  }
+
+  /** What sits where, by name: each window, and each named register inside it. */
+  layout(): BarLayoutEntry[] {
+    return this.inBar.flatMap((ws, region) => ws.flatMap((w) => [
+      { region, offset: w.offset, size: w.size, name: w.name, register: false },
+      ...(w.registers?.() ?? []).map((r) => ({ region, offset: w.offset + r.offset, size: r.width, name: r.name, register: true })),
+    ]));
+  }
+
   reset(): void {
     for (const ws of this.inBar) for (const w of ws) w.reset?.();
   }
+}
+
+/** One named place in a BAR: a window, or a register of a window's register map. */
+export interface BarLayoutEntry {
+  region: number;
+  offset: number;
+  size: number;
+  name: string;
+  register: boolean;
 }
 
 /**

@@ -42,7 +42,7 @@ import type { ConfigSpace } from './config-space.ts';
 import type { CapabilityOffsets } from './capabilities.ts';
 import { barAddress, type BarSpec } from './bars.ts';
 import { setUpConfig, type PciFunctionSpec } from './config-setup.ts';
-import { BarWindows, memoryWindow, type BarWindow } from './bar-windows.ts';
+import { BarWindows, type BarWindow, type BarLayoutEntry } from './bar-windows.ts';
 import { FunctionInterrupts, type RaiseByIndex } from './interrupts.ts';
 import { attachFaults } from './device-faults.ts';
 import { reportAerError, type AerErrorOptions } from './aer.ts';
@@ -163,11 +163,8 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
    * What sits where in the BARs, by name: each window (region, offset, size)
    * and each named register of its register maps. Traces show these names.
    */
-  layout(): { region: number; offset: number; size: number; name: string; register: boolean }[] {
-    return this.windows.inBar.flatMap((ws, region) => ws.flatMap((w) => [
-      { region, offset: w.offset, size: w.size, name: w.name, register: false },
-      ...(w.registers?.() ?? []).map((r) => ({ region, offset: w.offset + r.offset, size: r.width, name: r.name, register: true })),
-    ]));
+  layout(): BarLayoutEntry[] {
+    return this.windows.layout();
   }
 
   /**
@@ -176,14 +173,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
    * reads and writes itself.
    */
   addMemory(bar: number, opts: { offset?: number; size?: number; name?: string } = {}): Uint8Array {
-    const offset = opts.offset ?? 0;
-    const size = opts.size ?? (this.bars[bar]?.size ?? 0) - offset;
-    if (!Number.isInteger(offset) || !Number.isInteger(size) || offset < 0 || size <= 0) {
-      throw new Error(`addMemory(BAR${bar}): offset ${offset} and size ${size} must be integers, offset >= 0, size > 0`);
-    }
-    const w = memoryWindow(opts.name ?? `BAR${bar} memory`, offset, size);
-    this.addWindow(bar, w);
-    return w.mem;
+    return this.windows.addMemory(bar, opts);
   }
 
   /**
