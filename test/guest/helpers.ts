@@ -3,6 +3,7 @@
 import type { ExecutionContext } from 'ava';
 import type { Testbed } from '../../src/lab/testbed.ts';
 import type { GuestDriver } from '../../src/guest/driver.ts';
+import { eventually as waitFor } from '../../src/lab/eventually.ts';
 
 export interface GuestConfig {
   kernel: '6.12' | '7.3' | '6.12-debug' | '7.3-debug';
@@ -30,14 +31,9 @@ export interface GuestCtx {
   cfg: GuestConfig;
 }
 
-/** Polls an async condition. */
-export async function eventually(what: string, cond: () => Promise<boolean>, ms = 8000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Polls a condition on the guest (reads take a round trip, so the default deadline is longer). */
+export async function eventually(what: string, cond: () => boolean | Promise<boolean>, ms = 8000): Promise<void> {
+  await waitFor(what, cond, { timeoutMs: ms, intervalMs: 20 });
 }
 
 /**

@@ -116,6 +116,9 @@ export function imsChecks({ serial, bed: bedOf, drv: drvOf, fireRounds, cfg }: G
   serial('a driver mistake the device sees is a guest error, counted by kind: more work than a queue holds', async (t) => {
     const bed = bedOf();
     await drvOf().ctl('submit 0 5000');
+    // The doorbell is a posted write: the ctl returns once the guest issued
+    // it, not once the device judged it.
+    await eventually('the device judged the doorbell', () => bed.device.guestErrors().counts['device-rule'] === 1);
     t.is(bed.device.queue(0).submitted, 0, 'refused');
     const g = bed.device.clearGuestErrors();
     t.deepEqual(g.counts, { 'device-rule': 1 });
