@@ -5,7 +5,7 @@ import {
   decodeRegionInfo, encodeRegionInfo, REGION_INFO_SIZE, REGION_INFO_FLAG_CAPS,
   REGION_INFO_FLAG_READ, REGION_INFO_FLAG_WRITE,
   decodeIoFds, encodeIoFds,
-  decodeRegionAccess, decodeRegionData, encodeRegionData, encodeRegionAccess, RegionAccessView, RegionWriteView,
+  decodeRegionAccess, decodeRegionData, encodeRegionAccess, RegionAccessView, RegionWriteView, type RegionAccess,
   WriteMultiView, encodeWriteMultiReply, WRITE_MULTI_MAX, WRITE_MULTI_DATA,
   decodeDeviceFeature, decodeMigData, DEVICE_FEATURE_MASK,
 } from '../protocol/index.ts';
@@ -64,7 +64,8 @@ export function handleGetRegionIoFds(ctx: HandlerContext, msg: Message): Uint8Ar
  * reference server (libvfio-user) refuses such accesses too, and the
  * kernel's vfio-pci refuses any config access past the end of config space.
  */
-function regionSpan(ctx: HandlerContext, what: string, index: number, offset: bigint, count: number, write: boolean): number {
+function regionSpan(ctx: HandlerContext, what: string, req: RegionAccess, offset: number, write: boolean): number {
+  const { region: index, count } = req;
   checkRegionIndex(ctx, index, what);
   const max = ctx.limits.maxDataXferSize;
   if (count > max) throw new VfioError(Errno.EINVAL, `${what}: count ${count} exceeds max_data_xfer_size ${max}`);
@@ -73,7 +74,7 @@ function regionSpan(ctx: HandlerContext, what: string, index: number, offset: bi
   if (!(info.flags & need)) throw new VfioError(Errno.EINVAL, `${what}: region ${index} is not ${write ? 'writable' : 'readable'}`);
   const at = inRegion(offset, count, info.size);
   if (at < 0) {
-    throw new VfioError(Errno.EINVAL, `${what}: ${count} bytes at 0x${offset.toString(16)} do not fit in region ${index} (0x${info.size.toString(16)} bytes: offsets 0..0x${Math.max(info.size - count, 0).toString(16)} for this count)`);
+    throw new VfioError(Errno.EINVAL, `${what}: ${count} bytes at 0x${req.offset.toString(16)} do not fit in region ${index} (0x${info.size.toString(16)} bytes: offsets 0..0x${Math.max(info.size - count, 0).toString(16)} for this count)`);
   }
   return at;
 }
@@ -84,7 +85,7 @@ function regionSpan(ctx: HandlerContext, what: string, index: number, offset: bi
  * storm): region sizes are below 2^53, and an offset that large converts to a
  * number at least 2^53, which no region reaches.
  */
-function inRegion(offset: bigint, count: number, size: number): number {
+function inRegion(offset: bigint | number, count: number, size: number): number {
   const at = Number(offset);
   return at + count <= size ? at : -1;
 }
@@ -93,13 +94,11 @@ function inRegion(offset: bigint, count: number, size: number): number {
 const regionRead = new RegionAccessView();
 
 export function handleRegionRead(ctx: HandlerContext, msg: Message): Uint8Array {
-  const req = regionRead.wrap(msg.payload) ? regionRead : decodeRegionAccess(msg.payload, 'REGION_READ');
-  const { region, count } = req;
-  const requested = req.offset;
-  const offset = regionSpan(ctx, 'REGION_READ', region, requested, count, false);
+  // Too short to wrap: the codec throws, saying precisely what is wrong.
+  if (!regionRead.wrap(msg.payload)) decodeRegionAccess(msg.payload, 'REGION_READ');
+  const offset = regionSpan(ctx, 'REGION_READ', regionRead, regionRead.offsetNumber, false);
   ctx.stats.regionReads++;
-  const data = ctx.device.regionRead(region, offset, count);
-  return encodeRegionData({ offset: requested, region, count: data.length, data });
+  return regionRead.readReply(ctx.device.regionRead(regionRead.region, offset, regionRead.count));
 }
 
 /** The posted-write path reads each REGION_WRITE in place (a guest can send a million a second). */
@@ -110,7 +109,7 @@ export function handleRegionWrite(ctx: HandlerContext, msg: Message): Uint8Array
   const req = regionWrite.wrap(msg.payload) ? regionWrite : decodeRegionData(msg.payload, 'REGION_WRITE');
   const { region, count } = req;
   const requested = req.offset;
-  const offset = regionSpan(ctx, 'REGION_WRITE', region, requested, count, true);
+  const offset = regionSpan(ctx, 'REGION_WRITE', req, Number(requested), true);
   ctx.stats.regionWrites++;
   ctx.device.regionWrite(region, offset, req.data);
   if (msg.header.flags & FLAG_NO_REPLY) {

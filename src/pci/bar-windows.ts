@@ -10,6 +10,7 @@ export interface BarWindow {
   name: string;
   offset: number;
   size: number;
+  /** `length` bytes of a new array the caller may keep (it can become the reply as it is). */
   read(offset: number, length: number): Uint8Array;
   write(offset: number, data: Uint8Array): void;
   reset?(): void;

@@ -418,9 +418,22 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
    * for both directions: writes here are the posted-write storm path.
    */
   private barAccess(bar: number, offset: number, count: number, data: Uint8Array | undefined): Uint8Array {
-    const out = data ?? new Uint8Array(count);
     const end = offset + count;
-    for (const w of this.windows.inBar[bar]) {
+    const windows = this.windows.inBar[bar];
+    // Most reads fall inside one window: its answer is the reply as it is
+    // (read once: a register may clear on read).
+    if (!data) {
+      for (const w of windows) {
+        if (offset < w.offset || end > w.offset + w.size) continue;
+        const got = w.read(offset - w.offset, count);
+        if (got.length === count) return got;
+        const out = new Uint8Array(count);
+        out.set(got.subarray(0, count));
+        return out;
+      }
+    }
+    const out = data ?? new Uint8Array(count);
+    for (const w of windows) {
       const s = Math.max(offset, w.offset);
       const e = Math.min(end, w.offset + w.size);
       if (s >= e) continue;

@@ -84,6 +84,31 @@ export class RegionAccessView {
     return this.view.getBigUint64(this.at, true);
   }
 
+  /**
+   * The offset as a number, without a BigInt (this runs for every access):
+   * exact below 2^53, and anything at or above 2^32 is past every region, so
+   * the range check that follows refuses it all the same.
+   */
+  get offsetNumber(): number {
+    return this.view.getUint32(this.at, true) + this.view.getUint32(this.at + 4, true) * 0x1_0000_0000;
+  }
+
+  /**
+   * The REGION_READ reply to this request: its offset and region as they
+   * came, `data.length` as the count, then the data (copied field by field,
+   * so no BigInt is made on the way).
+   */
+  readReply(data: Uint8Array): Uint8Array {
+    const out = new Uint8Array(REGION_ACCESS_SIZE + data.length);
+    scratch.setUint32(0, this.view.getUint32(this.at, true), true);
+    scratch.setUint32(4, this.view.getUint32(this.at + 4, true), true);
+    scratch.setUint32(8, this.region, true);
+    scratch.setUint32(12, data.length, true);
+    out.set(scratchBytes);
+    out.set(data, REGION_ACCESS_SIZE);
+    return out;
+  }
+
   get region(): number {
     return this.view.getUint32(this.at + 8, true);
   }
