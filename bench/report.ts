@@ -40,6 +40,7 @@ export const metricDefs: MetricDef[] = [
   // like this one adds a cross-CPU wake-up (tens of us) in some runs only.
   { id: 'rtt_us', section: 'socket', label: 'REGION_READ 4 B round trip, 1 in flight', unit: 'us', better: 'lower', target: { kind: 'max-ratio', value: 1.6, text: '<= 1.6x floor' } },
   { id: 'rtt_us_poll', section: 'socket', label: '  same, irqlab in poll mode', unit: 'us', better: 'lower', target: { kind: 'max-ratio', value: 1.2, text: '<= 1.2x floor' } },
+  { id: 'rtt_polling_floors_us', section: 'socket', label: '  same, poll mode, against floors that poll too', unit: 'us', better: 'lower', floorIs: 'floor.c and node-floor.ts with --poll-us' },
   { id: 'rtt_p99_us', section: 'socket', label: '  same, p99', unit: 'us', better: 'lower' },
   { id: 'rtt_p99_us_poll', section: 'socket', label: '  same, p99, poll mode', unit: 'us', better: 'lower' },
   { id: 'rtt_unpinned_us', section: 'socket', label: '  same, placement left to the scheduler', unit: 'us', better: 'lower' },

@@ -2,7 +2,8 @@
 //
 // Builds the C floor server and load client, starts the floor, the node
 // floor (the same responder in Node on irqlab's ffi layer), `irqlab serve`
-// and `irqlab serve --poll-us N` each in its own process, and runs the same
+// and `irqlab serve --poll-us N` each in its own process (and both floors
+// polling too, for the pinned round trip of poll mode), and runs the same
 // client against them, interleaved: each round runs every load against the
 // servers back to back (poll mode: the round trips), rotating which goes
 // first, measures what each irqlab server spends while its client idles,
@@ -65,13 +66,18 @@ export interface Sizes {
 export const fullSizes: Sizes = { rtt: 20000, pipelined: 100000, depth: 16, posted: 200000, multi: 400000, warmup: 1000, eventfd: 2000000, msix: 300000, msixProbed: 20000, eventfdRaw: 500000, ims: 30000 };
 export const quickSizes: Sizes = { rtt: 3000, pipelined: 20000, depth: 16, posted: 30000, multi: 60000, warmup: 300, eventfd: 300000, msix: 50000, msixProbed: 3000, eventfdRaw: 100000, ims: 5000 };
 
-type ServerName = 'floor' | 'nodeFloor' | 'irqlab' | 'irqlabPoll';
-const SERVERS: ServerName[] = ['floor', 'nodeFloor', 'irqlab', 'irqlabPoll'];
+type ServerName = 'floor' | 'nodeFloor' | 'irqlab' | 'irqlabPoll' | 'floorPoll' | 'nodeFloorPoll';
+/** The four every load runs against (and the progress line shows). */
+const MAIN: ServerName[] = ['floor', 'nodeFloor', 'irqlab', 'irqlabPoll'];
+/** The floors polling as poll mode does (--poll-us): what a polling server costs in C and in Node. */
+const POLLING_FLOORS: ServerName[] = ['floorPoll', 'nodeFloorPoll'];
+const SERVERS: ServerName[] = [...MAIN, ...POLLING_FLOORS];
 type Mode = 'rtt' | 'rttSameCpu' | 'pipelined' | 'posted' | 'batched' | 'multi';
 const MODES: Mode[] = ['rtt', 'rttSameCpu', 'pipelined', 'posted', 'batched', 'multi'];
 /** What the poll-mode server is measured on: poll mode is about latency, not throughput. */
 const POLL_MODES: Mode[] = ['rtt', 'rttSameCpu'];
-const measures = (name: ServerName, mode: Mode) => name !== 'irqlabPoll' || POLL_MODES.includes(mode);
+const measures = (name: ServerName, mode: Mode) =>
+  POLLING_FLOORS.includes(name) ? mode === 'rttSameCpu' : name !== 'irqlabPoll' || POLL_MODES.includes(mode);
 /** Posted writes per write(2) in the server-bound variant. */
 const BATCH = 64;
 
@@ -132,6 +138,7 @@ const NOTES = [
   'IMS: server and TS client share one Node thread, so the rate is the cost of both ends',
   'guest rows: one 6.12 guest (TCG), after the socket rounds; reads and interrupts in the default mode and in poll mode interleaved in that guest (the window switched live), medians; interrupts taken: the guest rings a doorbell and waits for the interrupt its completion raises, one after the other (back-to-back interrupts on a pending vector would merge in the APIC)',
   'poll mode (rows ending in _poll): irqlab serve --poll-us N (options.pollUs) in the same rounds; pollRatio = its median over the default mode\'s (rates: above 1 is faster; times: below 1 is faster)',
+  'polling floors: bench/c/floor.c and bench/node-floor.ts with --poll-us N, trying the socket between sched_yield calls as poll mode does (the Node one without an event-loop turn between messages): the least a polling server costs in C and in Node, pinned to one CPU',
   'idle CPU: a client connects, makes 2000 round trips, then stays connected and silent; the server\'s CPU time over the next 2 s, in % of one CPU',
   'ordering rows: a 6.12 guest with a vIOMMU and the example DMA engine (examples/dma-copy-device.ts, its driver\'s "order" rounds); medians of alternated runs with ordering on and off; "held": from the raise to the eventfd signal, for interrupts that had posted writes to wait for',
 ];
@@ -235,9 +242,14 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ results: Benc
   let placement: Placement | null = null;
   const placements: (Placement | null)[] = [];
   try {
-    say(`[bench] starting the floor (C), the node floor (bench/node-floor.ts), irqlab serve and irqlab serve --poll-us ${pollUs}`);
-    servers.floor = await startServer('floor', programs.floor, ['--socket', join(dir, 'floor.sock')], join(dir, 'floor.sock'));
-    servers.nodeFloor = await startServer('node floor', process.execPath, ['--import', 'tsx', join(REPO_DIR, 'bench', 'node-floor.ts'), '--socket', join(dir, 'node-floor.sock')], join(dir, 'node-floor.sock'), { cwd: REPO_DIR });
+    say(`[bench] starting the floor (C), the node floor (bench/node-floor.ts), both again with --poll-us ${pollUs}, irqlab serve and irqlab serve --poll-us ${pollUs}`);
+    const floor = (name: string, sock: string, args: string[] = []) => startServer(name, programs.floor, ['--socket', join(dir, sock), ...args], join(dir, sock));
+    const nodeFloor = (name: string, sock: string, args: string[] = []) =>
+      startServer(name, process.execPath, ['--import', 'tsx', join(REPO_DIR, 'bench', 'node-floor.ts'), '--socket', join(dir, sock), ...args], join(dir, sock), { cwd: REPO_DIR });
+    servers.floor = await floor('floor', 'floor.sock');
+    servers.nodeFloor = await nodeFloor('node floor', 'node-floor.sock');
+    servers.floorPoll = await floor('floor, polling', 'floor-poll.sock', ['--poll-us', String(pollUs)]);
+    servers.nodeFloorPoll = await nodeFloor('node floor, polling', 'node-floor-poll.sock', ['--poll-us', String(pollUs)]);
     // --poll-us 0 said explicitly: $IRQLAB_POLL_US must not turn the default server into a polling one.
     servers.irqlab = await startServer('irqlab', process.execPath, [join(REPO_DIR, 'src', 'cli', 'bin.mjs'), 'serve', '--socket', join(dir, 'irqlab.sock'), '--quiet', '--poll-us', '0'], join(dir, 'irqlab.sock'), { cwd: REPO_DIR });
     servers.irqlabPoll = await startServer('irqlab poll mode', process.execPath, [join(REPO_DIR, 'src', 'cli', 'bin.mjs'), 'serve', '--socket', join(dir, 'irqlab-poll.sock'), '--quiet', '--poll-us', String(pollUs)], join(dir, 'irqlab-poll.sock'), { cwd: REPO_DIR });
@@ -262,7 +274,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ results: Benc
       const before = loadNow();
       const rec: RoundRecord = {
         round: r + 1, order, load: { before: before.load1, after: 0, runningBefore: before.running },
-        socket: { floor: {}, nodeFloor: {}, irqlab: {}, irqlabPoll: {} }, idleCpuPct: { irqlab: null, irqlabPoll: null }, eventfdC: null, irq: null, errors: [],
+        socket: { floor: {}, nodeFloor: {}, irqlab: {}, irqlabPoll: {}, floorPoll: {}, nodeFloorPoll: {} }, idleCpuPct: { irqlab: null, irqlabPoll: null }, eventfdC: null, irq: null, errors: [],
       };
       for (const mode of MODES) {
         for (const name of order.filter((n) => measures(n, mode))) {
@@ -291,9 +303,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<{ results: Benc
       records.push(rec);
       errors.push(...rec.errors.map((e) => `round ${r + 1}: ${e}`));
       const col = (mode: Mode, fn: (c: ClientResult) => number | undefined, f: (v: number | undefined) => string) =>
-        SERVERS.map((n) => f(rec.socket[n][mode]?.result ? fn(rec.socket[n][mode]!.result!) : undefined)).join(' / ');
+        MAIN.map((n) => f(rec.socket[n][mode]?.result ? fn(rec.socket[n][mode]!.result!) : undefined)).join(' / ');
+      const polling = POLLING_FLOORS.map((n) => us(rec.socket[n].rttSameCpu?.result?.lat_us?.median)).join(' / ');
       say(`[bench] round ${r + 1}/${rounds} (load ${rec.load.before.toFixed(2)}; C floor / node floor / irqlab / irqlab poll mode): rtt on CPU ${placement?.cpu ?? '?'} ${col('rttSameCpu', (c) => c.lat_us?.median, us)}` +
-        ` (unpinned ${col('rtt', (c) => c.lat_us?.median, us)})` +
+        ` (unpinned ${col('rtt', (c) => c.lat_us?.median, us)}; polling floors ${polling})` +
         `; posted ${col('posted', (c) => c.writes_per_s, k)}` +
         `; multi ${col('multi', (c) => c.writes_per_s, k)}` +
         `; idle CPU ${rec.idleCpuPct.irqlab?.toFixed(2) ?? '-'} % / ${rec.idleCpuPct.irqlabPoll?.toFixed(2) ?? '-'} % (poll)` +
@@ -350,6 +363,7 @@ function collect(records: RoundRecord[], guest: GuestBenchResult | null): Metric
     rtt_us_poll: sock('rttSameCpu', (c) => c.lat_us?.median, 'irqlabPoll'),
     rtt_p99_us: sock('rttSameCpu', (c) => c.lat_us?.p99),
     rtt_p99_us_poll: sock('rttSameCpu', (c) => c.lat_us?.p99, 'irqlabPoll'),
+    rtt_polling_floors_us: pick((r, side) => r.socket[side === 'irqlab' ? 'irqlabPoll' : side === 'floor' ? 'floorPoll' : 'nodeFloorPoll'].rttSameCpu?.result?.lat_us?.median),
     rtt_unpinned_us: sock('rtt', (c) => c.lat_us?.median),
     rtt_unpinned_us_poll: sock('rtt', (c) => c.lat_us?.median, 'irqlabPoll'),
     pipelined_us_per_op: sock('pipelined', (c) => c.us_per_op),
@@ -402,7 +416,7 @@ function collect(records: RoundRecord[], guest: GuestBenchResult | null): Metric
 /** The header line over the table: what was run, and how loaded the machine was. */
 export function describeRun(r: BenchResults): string {
   const loads = r.host.load1PerRound;
-  return `irqlab bench: ${r.options.rounds} round(s)${r.options.quick ? ' (quick)' : ''}, C floor, node floor, irqlab and irqlab in poll mode (${r.options.pollUs} us) interleaved, medians; ` +
+  return `irqlab bench: ${r.options.rounds} round(s)${r.options.quick ? ' (quick)' : ''}, C floor, node floor, irqlab and irqlab in poll mode (${r.options.pollUs} us), and both floors polling, interleaved, medians; ` +
     `${r.host.cpus} CPUs, load ${Math.min(...loads, r.host.loadBefore).toFixed(2)}..${Math.max(...loads, r.host.loadAfter).toFixed(2)} (1-min avg); ${r.seconds.toFixed(0)} s`;
 }
 

@@ -17,17 +17,25 @@
  * messages and end inside one. Replies to everything a read completed go out
  * in one write.
  *
- *   floor --socket PATH      prints "listening on PATH" when ready
+ * With --poll-us N it first polls the way irqlab's poll mode does: after a
+ * burst it tries the socket without blocking for up to N us, yielding the CPU
+ * between tries (sched_yield), and only then waits in poll(2). That is the
+ * best a polling server can do, in C, for `irqlab bench` to hold poll mode
+ * against.
+ *
+ *   floor --socket PATH [--poll-us N]   prints "listening on PATH" when ready
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vfio_user.h"
@@ -40,6 +48,29 @@ static const char version_json[] =
 	"\"max_dma_maps\":65535,\"pgsizes\":4096,\"write_multiple\":true}}";
 
 static const char *socket_path;
+static long poll_us;
+
+static long long now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/*
+ * Poll mode: reads without blocking for up to poll_us, yielding the CPU
+ * between tries. -1 with EAGAIN: nothing came in the window.
+ */
+static ssize_t spin_read(int fd, void *p, size_t len)
+{
+	long long end = now_ns() + poll_us * 1000;
+	for (;;) {
+		ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
+		if (n >= 0 || errno != EAGAIN || now_ns() >= end)
+			return n;
+		sched_yield();
+	}
+}
 
 static void on_signal(int sig)
 {
@@ -171,19 +202,22 @@ static void serve(int fd)
 	in.len = 0;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		if (poll(&pfd, 1, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			perror("floor: poll");
-			break;
-		}
 		if (in.cap - in.len < RX_SIZE / 4) {
 			/* A message larger than what is free: make room for it. */
 			grow(&in, RX_SIZE);
 			in.len -= RX_SIZE;
 		}
-		ssize_t n = read(fd, in.p + in.len, in.cap - in.len);
+		ssize_t n = poll_us ? spin_read(fd, in.p + in.len, in.cap - in.len) : -1;
+		if (!poll_us || (n < 0 && errno == EAGAIN)) {
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			if (poll(&pfd, 1, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				perror("floor: poll");
+				break;
+			}
+			n = read(fd, in.p + in.len, in.cap - in.len);
+		}
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -228,13 +262,15 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--socket") && i + 1 < argc)
 			socket_path = argv[++i];
+		else if (!strcmp(argv[i], "--poll-us") && i + 1 < argc)
+			poll_us = atol(argv[++i]);
 		else {
-			fprintf(stderr, "usage: floor --socket PATH\n");
+			fprintf(stderr, "usage: floor --socket PATH [--poll-us N]\n");
 			return 2;
 		}
 	}
-	if (!socket_path) {
-		fprintf(stderr, "usage: floor --socket PATH\n");
+	if (!socket_path || poll_us < 0) {
+		fprintf(stderr, "usage: floor --socket PATH [--poll-us N]\n");
 		return 2;
 	}
 

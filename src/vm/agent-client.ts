@@ -19,6 +19,8 @@ export interface AgentHello {
 
 export class AgentError extends VmError {
   override name = 'AgentError';
+  /** The guest never said hello within the boot limit (ready() timed out). */
+  bootTimeout = false;
 }
 
 interface Pending {
@@ -83,7 +85,9 @@ export class AgentClient {
       };
       const timer = setTimeout(() => {
         this.#helloWaiters.delete(w);
-        reject(this.#error(`the guest did not reach the agent within ${seconds(timeoutMs)}`));
+        const err = this.#error(`the guest did not reach the agent within ${seconds(timeoutMs)}`);
+        err.bootTimeout = true;
+        reject(err);
       }, timeoutMs);
       this.#helloWaiters.add(w);
     });

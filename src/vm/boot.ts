@@ -3,13 +3,13 @@
 
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentClient } from './agent-client.ts';
+import { AgentClient, AgentError } from './agent-client.ts';
 import { ChardevSocket } from './chardev-socket.ts';
 import { VmError } from './errors.ts';
 import { atProcessExit } from './exit-hooks.ts';
 import { buildInitramfs } from './initramfs.ts';
 import type { ResolvedKernel } from './lab.ts';
-import { planBoot, type BootPhase, type VmOptions } from './options.ts';
+import { planBoot, type BootPhase, type BootPlan, type VmOptions } from './options.ts';
 import { AGENT_PORT_NAME, qemuArgs } from './qemu-args.ts';
 import { describeExit, QemuProcess } from './qemu-process.ts';
 import { seconds, SerialConsole } from './serial-console.ts';
@@ -37,6 +37,23 @@ export async function boot(opts: VmOptions): Promise<Booted> {
     opts.onProgress?.({ phase, seconds: (Date.now() - t0) / 1000, message });
   };
   const plan = planBoot(opts);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await bootOnce(plan, t0, progress);
+    } catch (err) {
+      // Only a guest that never said hello is booted again: everything else
+      // (QEMU exiting, a bad option) would fail the same way twice.
+      if (!(err instanceof AgentError && err.bootTimeout) || attempt >= plan.bootAttempts) throw err;
+      const [why, consoleTail = ''] = err.message.split('; last console lines:\n');
+      const line = `boot attempt ${attempt} of ${plan.bootAttempts}: ${why}; booting again`;
+      const tail = consoleTail ? `\n  last console lines:\n${consoleTail.split('\n').map((l) => `    ${l}`).join('\n')}` : '';
+      process.stderr.write(`irqlab: ${plan.kernel.name}: ${line}${tail}\n`);
+      progress('boot-retry', line);
+    }
+  }
+}
+
+async function bootOnce(plan: BootPlan, t0: number, progress: (phase: BootPhase, message: string) => void): Promise<Booted> {
   const { lab, kernel } = plan;
 
   const dir = makeTempDir();

@@ -12,7 +12,7 @@ import { resolveKernelModules, type KernelModuleSet } from './kernel-modules.ts'
 /** The generic driver's console tool, in every guest as /usr/bin/irqlab-poke. */
 const IRQLAB_POKE = fileURLToPath(new URL('../../qemu/guest-generic/irqlab-poke', import.meta.url));
 
-export type BootPhase = 'qemu-started' | 'kernel-booting' | 'agent-ready';
+export type BootPhase = 'qemu-started' | 'kernel-booting' | 'boot-retry' | 'agent-ready';
 
 export interface BootProgress {
   phase: BootPhase;
@@ -57,6 +57,14 @@ export interface VmOptions {
   consoleLogLevel?: number;
   /** How long the guest may take to reach the agent (default 60 s). */
   bootTimeoutMs?: number;
+  /**
+   * Boots to try when the guest does not reach the agent in time (default
+   * $IRQLAB_BOOT_ATTEMPTS, else 1). A guest under TCG on a loaded machine can
+   * hang in early boot, before the kernel prints anything; CI can boot again
+   * rather than fail. Each retry is reported on stderr with the console's
+   * last lines. Any other failure is never retried.
+   */
+  bootAttempts?: number;
   /** Appended to QEMU's arguments, e.g. tracing. */
   qemuArgs?: string[];
   /**
@@ -98,6 +106,7 @@ export interface BootPlan {
   append: string;
   consoleLogLevel: number;
   bootTimeoutMs: number;
+  bootAttempts: number;
   echoConsole: boolean;
   consoleShell: boolean;
   qemuArgs: string[];
@@ -124,6 +133,7 @@ export function planBoot(opts: VmOptions): BootPlan {
     append: [...BASE_CMDLINE, opts.cmdline ?? ''].join(' ').trim(),
     consoleLogLevel: nonNegativeInt(opts.consoleLogLevel ?? 7, 'consoleLogLevel'),
     bootTimeoutMs: positiveInt(opts.bootTimeoutMs ?? 60_000, 'bootTimeoutMs'),
+    bootAttempts: bootAttempts(opts.bootAttempts),
     echoConsole: opts.console === 'inherit',
     consoleShell: opts.consoleShell === true,
     qemuArgs: opts.qemuArgs ?? [],
@@ -178,6 +188,19 @@ function checkModules(paths: string[]): Map<string, string> {
     byName.set(name, file);
   }
   return byName;
+}
+
+/** The environment variable that sets bootAttempts for every boot of a process (CI). */
+export const BOOT_ATTEMPTS_ENV = 'IRQLAB_BOOT_ATTEMPTS';
+const MAX_BOOT_ATTEMPTS = 5;
+
+function bootAttempts(given: number | undefined): number {
+  const env = process.env[BOOT_ATTEMPTS_ENV];
+  const [n, what] = given !== undefined ? [given, 'bootAttempts'] : env ? [Number(env), BOOT_ATTEMPTS_ENV] : [1, 'bootAttempts'];
+  if (!Number.isInteger(n) || n < 1 || n > MAX_BOOT_ATTEMPTS) {
+    throw new VmError(`${what} must be a whole number from 1 to ${MAX_BOOT_ATTEMPTS} (got ${given ?? JSON.stringify(env)})`);
+  }
+  return n;
 }
 
 export function positiveInt(n: number, what: string): number {

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Vm, VmError } from '../../src/vm/index.ts';
+import { AgentError, Vm, VmError } from '../../src/vm/index.ts';
 import { removeStaleTempDirs } from '../../src/vm/temp-dir.ts';
 import { skipWithoutLab } from './guest-checks.ts';
 
@@ -86,6 +86,33 @@ if (!skipWithoutLab('lifecycle')) {
     t.regex(e!.message, /^QEMU exited with code 1 before .*: qemu: linux kernel too old/);
     t.deepEqual(readdirSync(tmp), []);
     t.deepEqual(processesMentioning(tmp), []);
+  });
+
+  test('a guest that misses the boot limit is booted again up to bootAttempts, each retry reported; then the timeout is the error', async (t) => {
+    const tmp = privateTmp('retry');
+    process.env.TMPDIR = tmp;
+    const phases: string[] = [];
+    const e = await t.throwsAsync(Vm.start({ bootTimeoutMs: 200, bootAttempts: 3, onProgress: (p) => phases.push(p.phase) }), { instanceOf: AgentError });
+    t.regex(e!.message, /^the guest did not reach the agent within 0\.2 s/);
+    t.is(phases.filter((p) => p === 'boot-retry').length, 2, phases.join(' '));
+    t.is(phases.filter((p) => p === 'qemu-started').length, 3, 'three QEMUs, one per attempt');
+    t.deepEqual(readdirSync(tmp), []);
+    t.deepEqual(processesMentioning(tmp), []);
+  });
+
+  // Serial: it changes this process's environment, which the fixtures' children inherit.
+  test.serial('bootAttempts and $IRQLAB_BOOT_ATTEMPTS outside 1..5 are refused, naming the value', async (t) => {
+    const e = await t.throwsAsync(Vm.start({ bootAttempts: 0 }), { instanceOf: VmError });
+    t.is(e!.message, 'bootAttempts must be a whole number from 1 to 5 (got 0)');
+    const was = process.env.IRQLAB_BOOT_ATTEMPTS;
+    process.env.IRQLAB_BOOT_ATTEMPTS = 'two';
+    try {
+      const env = await t.throwsAsync(Vm.start({}), { instanceOf: VmError });
+      t.is(env!.message, 'IRQLAB_BOOT_ATTEMPTS must be a whole number from 1 to 5 (got "two")');
+    } finally {
+      if (was === undefined) delete process.env.IRQLAB_BOOT_ATTEMPTS;
+      else process.env.IRQLAB_BOOT_ATTEMPTS = was;
+    }
   });
 
   test('a script that exits without stop() leaves no QEMU and no temp files', async (t) => {
