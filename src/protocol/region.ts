@@ -86,8 +86,8 @@ export class RegionAccessView {
 
   /**
    * The offset as a number, without a BigInt (this runs for every access):
-   * exact below 2^53, and anything at or above 2^32 is past every region, so
-   * the range check that follows refuses it all the same.
+   * exact below 2^53, and an offset at or above 2^53 still comes out at
+   * least 2^53, past every region, so the range check refuses it the same.
    */
   get offsetNumber(): number {
     return this.view.getUint32(this.at, true) + this.view.getUint32(this.at + 4, true) * 0x1_0000_0000;
