@@ -3,8 +3,8 @@ import { Vm } from '../../src/vm/index.ts';
 import { skipWithoutLab } from './guest-checks.ts';
 
 // One guest per kernel with the Intel vIOMMU, booted one after the other:
-// two 2-vCPU guests booting at once beside the rest of the suite on a loaded
-// 2-core machine once took a guest past the 60 s boot limit.
+// with two 2-vCPU guests booting at once beside the rest of the suite on a
+// loaded 2-core machine, one once sat silent past the 60 s boot limit.
 const kernels = ['6.12', '7.3'] as const;
 
 if (!skipWithoutLab('iommu')) {
