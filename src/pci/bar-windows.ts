@@ -50,6 +50,42 @@ export class BarWindows {
     return w.mem;
   }
 
+  /**
+   * A read of a BAR, split over its windows; bytes outside every window read
+   * as zero, as a BAR's unimplemented space does. A read inside one window
+   * (most are) is that window's answer as it is, read once (a register may
+   * clear on read).
+   */
+  read(bar: number, offset: number, count: number): Uint8Array {
+    const end = offset + count;
+    const windows = this.inBar[bar];
+    for (const w of windows) {
+      if (offset < w.offset || end > w.offset + w.size) continue;
+      const got = w.read(offset - w.offset, count);
+      if (got.length === count) return got;
+      const out = new Uint8Array(count);
+      out.set(got.subarray(0, count));
+      return out;
+    }
+    const out = new Uint8Array(count);
+    for (const w of windows) {
+      const s = Math.max(offset, w.offset);
+      const e = Math.min(end, w.offset + w.size);
+      if (s < e) out.set(w.read(s - w.offset, e - s), s - offset);
+    }
+    return out;
+  }
+
+  /** A write to a BAR, split over its windows; bytes outside every window are ignored (the posted-write storm path). */
+  write(bar: number, offset: number, data: Uint8Array): void {
+    const end = offset + data.length;
+    for (const w of this.inBar[bar]) {
+      const s = Math.max(offset, w.offset);
+      const e = Math.min(end, w.offset + w.size);
+      if (s < e) w.write(s - w.offset, data.subarray(s - offset, e - offset));
+    }
+  }
+
   /** What sits where, by name: each window, and each named register inside it. */
   layout(): BarLayoutEntry[] {
     return this.inBar.flatMap((ws, region) => ws.flatMap((w) => [

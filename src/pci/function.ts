@@ -6,6 +6,7 @@
 //
 //   config-setup.ts   config space, BARs, ROM and capabilities from the spec
 //   bar-windows.ts    what sits in the BARs
+//   regions.ts        the client's accesses to config space, BARs and ROM
 //   interrupts.ts     the interrupt models wired to the function's registers
 //   device-faults.ts  fault rules composed onto the function's seams
 //   aer.ts            AER error reporting
@@ -19,8 +20,7 @@
 // for the posted DMA writes before it.
 import { EventEmitter } from 'node:events';
 import {
-  DEVICE_FLAGS_PCI, DEVICE_FLAGS_RESET, PCI_NUM_REGIONS, PCI_NUM_IRQS, Region,
-  REGION_INFO_FLAG_READ, REGION_INFO_FLAG_WRITE, Errno, VfioError, type IrqSet,
+  DEVICE_FLAGS_PCI, DEVICE_FLAGS_RESET, PCI_NUM_REGIONS, PCI_NUM_IRQS, Region, Errno, VfioError, type IrqSet,
 } from '../protocol/index.ts';
 import type { Interceptor } from '../transport/interceptor.ts';
 import type { DeviceContext, DeviceModel, HandlerContext, IrqInfoResult, RegionAccessHook, RegionInfoResult } from '../device/model.ts';
@@ -43,6 +43,7 @@ import type { CapabilityOffsets } from './capabilities.ts';
 import { barAddress, type BarSpec } from './bars.ts';
 import { setUpConfig, type PciFunctionSpec } from './config-setup.ts';
 import { BarWindows, type BarWindow, type BarLayoutEntry } from './bar-windows.ts';
+import { FunctionRegions } from './regions.ts';
 import { FunctionInterrupts, type RaiseByIndex } from './interrupts.ts';
 import { attachFaults } from './device-faults.ts';
 import { reportAerError, type AerErrorOptions } from './aer.ts';
@@ -98,10 +99,9 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
   private syncSeams: () => void = () => {};
   private readonly windows: BarWindows;
   private readonly irqs: FunctionInterrupts;
-  private readonly rom?: Uint8Array;
+  private readonly regions: FunctionRegions;
   private readonly resetHooks: ((reason: string) => void)[] = [];
   private ctx: DeviceContext | null = null;
-  private removedConfigToo = false;
   private resetController = new AbortController();
   private readonly guestErrorLog: GuestErrors;
 
@@ -111,15 +111,20 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
     this.config = config;
     this.caps = caps;
     this.bars = bars;
-    this.rom = rom;
     this.guestErrorLog = new GuestErrors((line) => this.ctx?.log(line), spec.guestErrorLog);
     this.windows = new BarWindows(bars);
+    this.regions = new FunctionRegions({
+      config, bars, rom, windows: this.windows, accessHooks: this.accessHooks,
+      removed: () => this.removed,
+      guestError: (kind, m) => this.guestError(kind, m),
+      configWritten: (offset, data) => this.emit('config-write', offset, data),
+    });
     const emit = (e: IrqEvent) => this.emitIrq(e);
     this.irqHooks = [];
     this.irqHook = chainIrqHooks(this.irqHooks);
     this.deviceDma = new DeviceDma(() => this.ctx?.dma ?? null);
     this.postedWrites = new PostedWriteBuffer({
-      apply: (region, offset, data) => this.applyWrite(region, offset, data),
+      apply: (region, offset, data) => this.regions.apply(region, offset, data),
       posted: (region) => region <= Region.BAR5 && this.bars[region] !== undefined && this.bars[region]!.type !== 'io',
       report: (e) => this.emit('posted-write', e),
       changed: () => this.syncSeams(),
@@ -332,7 +337,7 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
    */
   surpriseRemove(opts: { config?: boolean } = {}): void {
     this.req.fire();
-    this.removedConfigToo = opts.config === true;
+    this.regions.configGoneToo = opts.config === true;
     this.gate.removed = true;
   }
 
@@ -343,104 +348,16 @@ export class PciFunction extends EventEmitter<PciFunctionEvents> implements Devi
 
   // ---- DeviceModel ---------------------------------------------------------
 
-  /** Region sizes and permissions never change: computed once (every access checks them). */
-  private regionInfos: RegionInfoResult[] | undefined;
-
   regionInfo(index: number): RegionInfoResult {
-    this.regionInfos ??= Array.from({ length: PCI_NUM_REGIONS }, (_, i) => this.describeRegion(i));
-    return this.regionInfos[index] ?? { size: 0, flags: 0 };
-  }
-
-  private describeRegion(index: number): RegionInfoResult {
-    const rw = REGION_INFO_FLAG_READ | REGION_INFO_FLAG_WRITE;
-    if (index <= Region.BAR5) {
-      const b = this.bars[index];
-      return b ? { size: b.size, flags: rw } : { size: 0, flags: 0 };
-    }
-    if (index === Region.ROM) return this.rom ? { size: this.rom.length, flags: REGION_INFO_FLAG_READ } : { size: 0, flags: 0 };
-    if (index === Region.CONFIG) return { size: this.config.size, flags: rw };
-    return { size: 0, flags: 0 };
+    return this.regions.info(index);
   }
 
   regionRead(index: number, offset: number, count: number): Uint8Array {
-    // A removed device answers nothing: the root port completes reads with all-ones.
-    if (this.removed && (index !== Region.CONFIG || this.removedConfigToo)) return new Uint8Array(count).fill(0xff);
-    for (const h of this.accessHooks) {
-      const instead = h.read?.(index, offset, count);
-      if (instead) return instead;
-    }
-    if (index === Region.CONFIG) return this.config.read(offset, count);
-    if (index === Region.ROM && this.rom) return this.rom.slice(offset, offset + count);
-    if (index <= Region.BAR5 && this.bars[index]) {
-      if (!this.decodes(index)) {
-        this.guestError('decode-off', `read of BAR${index}+0x${offset.toString(16)} while its decoding is off in the command register`);
-        return new Uint8Array(count).fill(0xff);
-      }
-      return this.barAccess(index, offset, count, undefined);
-    }
-    throw new VfioError(Errno.EINVAL, `region ${index} cannot be read`);
+    return this.regions.read(index, offset, count);
   }
 
   regionWrite(index: number, offset: number, data: Uint8Array): void {
-    if (this.removed) return;
-    for (const h of this.accessHooks) if (h.write?.(index, offset, data)) return;
-    this.applyWrite(index, offset, data);
-  }
-
-  /** A write as the model takes it, behind every access hook (the posted-write buffer lands writes here). */
-  private applyWrite(index: number, offset: number, data: Uint8Array): void {
-    if (this.removed) return;
-    if (index === Region.CONFIG) {
-      this.config.write(offset, data);
-      this.emit('config-write', offset, data);
-      return;
-    }
-    if (index <= Region.BAR5 && this.bars[index]) {
-      if (!this.decodes(index)) {
-        this.guestError('decode-off', `write to BAR${index}+0x${offset.toString(16)} while its decoding is off in the command register; dropped`);
-        return;
-      }
-      this.barAccess(index, offset, data.length, data);
-      return;
-    }
-    throw new VfioError(Errno.EINVAL, `region ${index} cannot be written`);
-  }
-
-  /** Memory/I-O decode enable for the BAR's space (PCI command register). */
-  private decodes(bar: number): boolean {
-    const io = this.bars[bar]!.type === 'io';
-    return (this.command & (io ? R.PCI_COMMAND_IO : R.PCI_COMMAND_MEMORY)) !== 0;
-  }
-
-  /**
-   * Splits an access over the BAR's windows; bytes outside every window read
-   * as zero and ignore writes, as a BAR's unimplemented space does. One loop
-   * for both directions: writes here are the posted-write storm path.
-   */
-  private barAccess(bar: number, offset: number, count: number, data: Uint8Array | undefined): Uint8Array {
-    const end = offset + count;
-    const windows = this.windows.inBar[bar];
-    // Most reads fall inside one window: its answer is the reply as it is
-    // (read once: a register may clear on read).
-    if (!data) {
-      for (const w of windows) {
-        if (offset < w.offset || end > w.offset + w.size) continue;
-        const got = w.read(offset - w.offset, count);
-        if (got.length === count) return got;
-        const out = new Uint8Array(count);
-        out.set(got.subarray(0, count));
-        return out;
-      }
-    }
-    const out = data ?? new Uint8Array(count);
-    for (const w of windows) {
-      const s = Math.max(offset, w.offset);
-      const e = Math.min(end, w.offset + w.size);
-      if (s >= e) continue;
-      if (data) w.write(s - w.offset, data.subarray(s - offset, e - offset));
-      else out.set(w.read(s - w.offset, e - s), s - offset);
-    }
-    return out;
+    this.regions.write(index, offset, data);
   }
 
   irqInfo(index: number): IrqInfoResult {
