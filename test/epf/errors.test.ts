@@ -7,6 +7,7 @@ import * as R from '../../src/pci/regs.ts';
 import { walkCaps } from '../pci/conformance.ts';
 import { Host, BY_MESSAGE, cfg } from './host.ts';
 import { sleep } from '../helpers/server.ts';
+import { eventually } from '../../src/lab/eventually.ts';
 
 async function host(t: { teardown(fn: () => void): void }): Promise<Host> {
   const h = await Host.start();
@@ -68,8 +69,9 @@ test('a register access the map does not allow is a guest error (all-ones, write
 test('a reset cancels the command in flight: no more DMA, no interrupt; the next command works', async (t) => {
   const h = await host(t);
   await h.enableMsi(32);
-  // The write is held until well after the reset (the function writes the whole buffer in one go).
-  h.device.faults.add({ on: 'dma', direction: 'write', action: { delay: 2000 } });
+  // The write is held until after the reset (the function writes the whole buffer in one go).
+  const HELD_MS = 1000;
+  h.device.faults.add({ on: 'dma', direction: 'write', action: { delay: HELD_MS } });
   const dst = BY_MESSAGE;
   const size = 1 << 20;
   h.c.memory.write(dst, new Uint8Array(size));
@@ -78,9 +80,10 @@ test('a reset cancels the command in flight: no more DMA, no interrupt; the next
   await h.write(Reg.IRQ_TYPE, IrqType.MSI);
   await h.write(Reg.IRQ_NUMBER, 1);
   await h.write(Reg.COMMAND, Command.WRITE);
-  await sleep(200); // random data made, the write held
+  await eventually('the write to be held', () => h.device.faults.list().some((r) => r.applied === 1));
   await h.c.reset();
-  await sleep(500);
+  // Nothing can be waited for here: watch past the moment the held write was due.
+  await sleep(HELD_MS + 300);
   const written = h.mem(dst, size).reduce((n, b, i) => (b ? Math.max(n, i + 1) : n), 0);
   t.true(written < size / 2, `stopped early (last byte written at ${written})`);
   t.is(h.msi[0].total, 0, 'no completion interrupt');
