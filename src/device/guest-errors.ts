@@ -20,10 +20,6 @@ export const GUEST_ERROR_KINDS = {
 
 export type GuestErrorKind = keyof typeof GUEST_ERROR_KINDS;
 
-export function isGuestErrorKind(v: unknown): v is GuestErrorKind {
-  return typeof v === 'string' && Object.hasOwn(GUEST_ERROR_KINDS, v);
-}
-
 export interface GuestErrorRecord {
   kind: GuestErrorKind;
   message: string;

@@ -105,18 +105,17 @@ export function handleRegionRead(ctx: HandlerContext, msg: Message): Uint8Array 
 const regionWrite = new RegionWriteView();
 
 export function handleRegionWrite(ctx: HandlerContext, msg: Message): Uint8Array | undefined {
-  // A malformed one goes to the codec, which says precisely what is wrong.
-  const req = regionWrite.wrap(msg.payload) ? regionWrite : decodeRegionData(msg.payload, 'REGION_WRITE');
-  const { region, count } = req;
-  const requested = req.offset;
-  const offset = regionSpan(ctx, 'REGION_WRITE', req, Number(requested), true);
+  // Malformed (too short, or a count the data does not match): the codec throws, saying what is wrong.
+  if (!regionWrite.wrap(msg.payload)) decodeRegionData(msg.payload, 'REGION_WRITE');
+  const region = regionWrite.region;
+  const offset = regionSpan(ctx, 'REGION_WRITE', regionWrite, regionWrite.offsetNumber, true);
   ctx.stats.regionWrites++;
-  ctx.device.regionWrite(region, offset, req.data);
+  ctx.device.regionWrite(region, offset, regionWrite.data);
   if (msg.header.flags & FLAG_NO_REPLY) {
     ctx.stats.postedWrites++;
     return undefined;
   }
-  return encodeRegionAccess({ offset: requested, region, count });
+  return encodeRegionAccess({ offset: regionWrite.offset, region, count: regionWrite.count });
 }
 
 /** REGION_WRITE_MULTI entries, read in place (the storm path: millions a second). */

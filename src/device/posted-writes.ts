@@ -88,6 +88,11 @@ export class PostedWriteBuffer implements RegionAccessHook {
     if (!Number.isInteger(w.region) || !this.host.posted(w.region)) {
       throw new RangeError(`late posted writes: region ${w.region} is not a memory BAR of this device (writes to config space and I/O BARs are not posted)`);
     }
+    for (const key of ['offset', 'length', 'ms'] as const) {
+      const v = w[key];
+      if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw new RangeError(`late posted writes: ${key} must be a whole number >= 0, got ${JSON.stringify(v)}`);
+    }
+    if (w.length !== undefined && w.offset === undefined) throw new RangeError('late posted writes: length goes with offset (without offset the whole region is held)');
     const held = { ...w };
     this.windows.push(held);
     this.host.changed();
@@ -96,6 +101,11 @@ export class PostedWriteBuffer implements RegionAccessHook {
       if (at >= 0) this.windows.splice(at, 1);
       this.host.changed();
     };
+  }
+
+  /** Whether writes to `region` are posted (so can be held at all). */
+  isPosted(region: number): boolean {
+    return this.host.posted(region);
   }
 
   /** Whether the device holds windows of its own. */
@@ -122,9 +132,10 @@ export class PostedWriteBuffer implements RegionAccessHook {
     for (const p of this.policies) if ((late = p(region, offset, data.length))) break;
     if (!late && this.queue.length === 0) return false;
     const now = Date.now();
-    // The bytes are the client's buffer (read in place): keep a copy.
-    this.queue.push({ region, offset, data: data.slice(), at: now, own: late !== undefined, due: late?.ms === undefined ? undefined : now + late.ms });
-    this.host.report({ event: 'held', region, offset, data, detail: late ? late.why : 'behind an earlier held write' });
+    // The bytes are the client's buffer (read in place): keep a copy, and report that.
+    const kept = data.slice();
+    this.queue.push({ region, offset, data: kept, at: now, own: late !== undefined, due: late?.ms === undefined ? undefined : now + late.ms });
+    this.host.report({ event: 'held', region, offset, data: kept, detail: late ? late.why : 'behind an earlier held write' });
     if (late?.ms !== undefined) this.schedule();
     return true;
   }

@@ -74,7 +74,7 @@ export class FaultEngine extends EventEmitter<FaultEngineEvents> {
 
   /** Whether some rule holds posted writes back ('late'): the device's write buffer must be in place. */
   get holdsWrites(): boolean {
-    return this.rules.some(({ rule: r }) => r.on === 'write' && (r.action === 'late' || (typeof r.action === 'object' && 'late' in r.action)));
+    return this.rules.some(({ rule: r }) => r.on === 'write' && isLate(r.action));
   }
 
   /**
@@ -194,7 +194,7 @@ export class FaultEngine extends EventEmitter<FaultEngineEvents> {
 
   /** A posted write: hold it back until a read of the device (or at most ms)? */
   regionWriteLate(region: number, offset: number, length: number): { ms?: number; why: string } | undefined {
-    const r = this.regionRule('write', region, offset, length, (a) => a === 'late' || (typeof a === 'object' && 'late' in a));
+    const r = this.regionRule('write', region, offset, length, isLate);
     if (!r) return undefined;
     const a = r.rule.action as RegionAction;
     return { ms: typeof a === 'object' && 'late' in a ? a.late : undefined, why: `fault ${r.id}: ${r.description}` };
@@ -209,4 +209,9 @@ export class FaultEngine extends EventEmitter<FaultEngineEvents> {
   dma(direction: 'read' | 'write', address: bigint): DmaAction | undefined {
     return this.take((r) => r.on === 'dma' && (r.direction === undefined || r.direction === direction), `dma ${direction} 0x${address.toString(16)}`)?.rule.action as DmaAction | undefined;
   }
+}
+
+/** A write action that holds the write back ('late', or { late: ms }). */
+export function isLate(a: unknown): boolean {
+  return a === 'late' || (typeof a === 'object' && a !== null && 'late' in a);
 }

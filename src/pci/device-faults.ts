@@ -19,6 +19,7 @@ import type { FaultEngine } from '../faults/engine.ts';
 import { IrqGate } from '../faults/irq-gate.ts';
 import { faultInterceptor } from '../faults/interceptor.ts';
 import { faultAccessHook, faultDmaHook } from '../faults/access.ts';
+import { isLate } from '../faults/engine.ts';
 
 /** The lists a device consults: per interrupt, per command, per region access, per device DMA. */
 export interface DeviceSeams {
@@ -55,6 +56,10 @@ function checkIrqRule(rule: FaultRule, irqIndex: DeviceSeams['irqIndex']): strin
 export function attachFaults(faults: FaultEngine, emit: (e: IrqEvent) => void, seams: DeviceSeams): { gate: IrqGate; sync: () => void } {
   const gate = new IrqGate(faults, emit);
   faults.checks.push((rule) => checkIrqRule(rule, seams.irqIndex));
+  // Only a posted write can land late: config space and I/O BARs complete theirs.
+  faults.checks.push((rule) => (rule.on === 'write' && isLate(rule.action) && !seams.postedWrites.isPosted(rule.region)
+    ? `a late write rule on region ${rule.region}: its writes are not posted (only memory BARs' are)`
+    : undefined));
   seams.irqHooks.unshift(gate);
   const command = faultInterceptor(faults);
   const access = faultAccessHook(faults);

@@ -43,12 +43,16 @@ export function commandAt(v: DataView, at: number): number {
 }
 
 export function writeHeader(bytes: Uint8Array, at: number, h: Header): void {
-  const v = new DataView(bytes.buffer, bytes.byteOffset + at, HEADER_SIZE);
-  v.setUint16(0, h.id, true);
-  v.setUint16(2, h.command, true);
-  v.setUint32(4, h.size, true);
-  v.setUint32(8, h.flags, true);
-  v.setUint32(12, h.error, true);
+  writeHeaderAt(new DataView(bytes.buffer, bytes.byteOffset), at, h);
+}
+
+/** A header at `at` through a DataView the caller keeps (a buffer written message after message). */
+export function writeHeaderAt(v: DataView, at: number, h: Header): void {
+  v.setUint16(at, h.id, true);
+  v.setUint16(at + 2, h.command, true);
+  v.setUint32(at + 4, h.size, true);
+  v.setUint32(at + 8, h.flags, true);
+  v.setUint32(at + 12, h.error, true);
 }
 
 export const isCommand = (h: Header): boolean => (h.flags & MSG_TYPE_MASK) === MsgType.COMMAND;
@@ -60,15 +64,6 @@ export function frame(id: number, command: number, flags: number, payload: Uint8
   writeHeader(out, 0, { id, command, size: out.length, flags, error });
   out.set(payload, HEADER_SIZE);
   return out;
-}
-
-export function replyFrame(request: Header, payload: Uint8Array = EMPTY): Uint8Array {
-  return frame(request.id, request.command, MsgType.REPLY, payload);
-}
-
-/** Error replies carry only the header (spec: "the reply message must only include the reply header"). */
-export function errorFrame(request: Header, errno: number): Uint8Array {
-  return frame(request.id, request.command, MsgType.REPLY | FLAG_ERROR, EMPTY, errno);
 }
 
 export const EMPTY = new Uint8Array(0);

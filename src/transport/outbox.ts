@@ -8,7 +8,7 @@
 // after what waits.
 import type { SocketStream } from '../../ffi/index.ts';
 import { HEADER_SIZE } from '../protocol/constants.ts';
-import type { Header } from '../protocol/header.ts';
+import { writeHeaderAt, type Header } from '../protocol/header.ts';
 import { Bytes } from './bytes.ts';
 
 const INITIAL = 64 * 1024;
@@ -35,15 +35,10 @@ export class Outbox {
     this.holding = true;
   }
 
-  /** Queues a message made of these header fields (its size is computed) and payload. */
+  /** Queues a message: this header (its size that of header and payload) and payload. */
   message(h: Header, payload: Uint8Array): void {
     const at = this.b.reserve(HEADER_SIZE + payload.length);
-    const v = this.b.view;
-    v.setUint16(at, h.id, true);
-    v.setUint16(at + 2, h.command, true);
-    v.setUint32(at + 4, HEADER_SIZE + payload.length, true);
-    v.setUint32(at + 8, h.flags, true);
-    v.setUint32(at + 12, h.error, true);
+    writeHeaderAt(this.b.view, at, h);
     if (payload.length) this.b.buf.set(payload, at + HEADER_SIZE);
     this.schedule();
   }

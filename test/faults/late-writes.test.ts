@@ -14,6 +14,7 @@ import * as R from '../../src/pci/regs.ts';
 import { startDriven } from '../helpers/server.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { records } from '../trace/helpers.ts';
+import { RuleError } from '../../src/faults/rules.ts';
 
 const rig = (t: { teardown(fn: () => void): void }, device?: ImsQueueDevice) => startDriven(t, device);
 
@@ -61,11 +62,23 @@ test('removing the rule lets what it held land; a device reset drops it', async 
   t.is(h.device.regs.value('SCRATCH'), 9);
   t.is(h.device.accessHooks.length, 0, 'no rule, no window: the buffer leaves the access path');
   h.device.faults.add({ on: 'write', region: 0, action: 'late' });
+  const events: string[] = [];
+  h.device.on('posted-write', (e) => events.push(e.event));
   await c.write32(0, Reg.SCRATCH, 10, { posted: true });
   await c.deviceInfo();
   await c.reset();
   t.is(h.device.postedWrites.held, 0);
+  t.deepEqual(events, ['held', 'dropped'], 'held, then dropped by the reset: never applied');
   t.is(h.device.regs.value('SCRATCH'), 0, 'the reset came after the write; the write never landed');
+});
+
+test('late writes where no write is posted, or windows given wrong, are refused saying why', async (t) => {
+  const { h } = await rig(t);
+  t.throws(() => h.device.faults.add({ on: 'write', region: 7, action: 'late' }), { instanceOf: RuleError, message: /late write rule on region 7: its writes are not posted/ });
+  t.throws(() => h.device.holdPostedWrites({ region: 0, length: 4 }), { instanceOf: RangeError, message: 'late posted writes: length goes with offset (without offset the whole region is held)' });
+  t.throws(() => h.device.holdPostedWrites({ region: 0, ms: -1 }), { instanceOf: RangeError, message: 'late posted writes: ms must be a whole number >= 0, got -1' });
+  t.is(h.device.faults.list().length, 0);
+  t.false(h.device.postedWrites.holding);
 });
 
 test('a window the device holds: an IMS mask written without a flush is not in force when the slot fires; the flushing read puts it in force', async (t) => {
