@@ -64,8 +64,9 @@ struct ims_chip_config {
 	/*
 	 * IMS_STORAGE_SYSTEM, optional: make the device discard an interrupt it
 	 * holds for @slot, which is being freed, so the slot's next owner does
-	 * not receive it. Same context as notify_unmask; no flush needed (a
-	 * later notify_unmask is a posted write behind it).
+	 * not receive it, and flush that posted write before returning (the
+	 * library counts the slot clean when this returns). Same context as
+	 * notify_unmask.
 	 */
 	void			(*notify_discard)(void *ctx, unsigned int slot);
 	void			*ctx;

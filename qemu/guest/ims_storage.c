@@ -135,9 +135,10 @@ static void sys_discard(struct ims_chip *ims, unsigned int slot)
 }
 
 /*
- * Coherent stores are seen by the device's next read of the slot; there is no
- * write of ours in flight to wait for. (A message whose slot the device read
- * before a mask store is an interrupt already on its way, as for MSI-X.)
+ * Coherent stores are seen by the device's next read of the slot, and the
+ * notifiers flush their own MMIO writes: there is no write of ours in flight
+ * to wait for. (A message whose slot the device read before a mask store is
+ * an interrupt already on its way, as for MSI-X.)
  */
 static void sys_flush(struct ims_chip *ims, unsigned int slot)
 {

@@ -28,12 +28,14 @@ static void irqlab_ims_notify_unmask(void *ctx, unsigned int slot)
 	readl(idev->regs + IRQLAB_REG_CTRL);
 }
 
-/* Called by the library when a slot is freed; the unmask notify that may follow is ordered behind it. */
+/* Called by the library when a slot is freed: the slot is clean once this returns. */
 static void irqlab_ims_notify_discard(void *ctx, unsigned int slot)
 {
 	struct irqlab_dev *idev = ctx;
 
 	writel(slot, idev->regs + IRQLAB_REG_IMS_DISCARD);
+	/* Flushed like the unmask: the library's flush of a system-memory slot has no write of its own to wait for. */
+	readl(idev->regs + IRQLAB_REG_CTRL);
 }
 
 static struct ims_chip *irqlab_ims_create_sysmem(struct irqlab_dev *idev,

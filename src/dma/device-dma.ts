@@ -119,9 +119,9 @@ export class DeviceDma {
     if (posted) {
       this.sent++;
       this.lastPosted = address;
-      return space.write(address, data, { posted, signal });
+      return space.writeByMessage(address, data, { posted, signal });
     }
-    return space.write(address, data, { posted, signal }).then(() => {
+    return space.writeByMessage(address, data, { posted, signal }).then(() => {
       this.landed = Math.max(this.landed, before);
     });
   }

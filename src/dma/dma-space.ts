@@ -180,6 +180,17 @@ export class DmaSpace {
     this.checkSpan(address, data.length, 'DMA write');
     opts.signal?.throwIfAborted();
     if (this.writeLocal(address, data)) return;
+    await this.sendWrite(address, data, opts);
+  }
+
+  /** write() for a caller that has found writeLocal() false already (the device's DMA): by message only. */
+  async writeByMessage(address: bigint, data: Uint8Array, opts: { posted?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    this.checkSpan(address, data.length, 'DMA write');
+    opts.signal?.throwIfAborted();
+    await this.sendWrite(address, data, opts);
+  }
+
+  private async sendWrite(address: bigint, data: Uint8Array, opts: { posted?: boolean; signal?: AbortSignal }): Promise<void> {
     const send = (done: number, count: number) => {
       const chunk = data.subarray(done, done + count);
       return this.requester(Command.DMA_WRITE, encodeDmaData({ address: address + BigInt(done), count, data: chunk }), opts.posted === true);

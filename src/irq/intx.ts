@@ -10,7 +10,7 @@
 // (the guest has not finished with the last one) it is latched, shown in
 // Interrupt Status, and sent once at the unmask: never lost, never repeated.
 import { IRQ_INFO_EVENTFD, IRQ_INFO_MASKABLE, IRQ_INFO_AUTOMASKED } from '../protocol/index.ts';
-import { IrqLines } from './irq-lines.ts';
+import { IrqLines, signalOutcome } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
 import type { IrqEvent, IrqOutcome } from './events.ts';
 import type { IrqHook } from './hooks.ts';
@@ -101,7 +101,7 @@ export class Intx implements IrqSource {
   private signal(): IrqOutcome {
     const r = this.lines.signal(0);
     if (r === 'sent') this.masked = true;
-    return r === 'sent' ? 'delivered' : r === 'no-eventfd' ? 'unbound' : 'failed';
+    return signalOutcome(r);
   }
 
   /** Signals the eventfd if the line is up and nothing holds it. */

@@ -2,8 +2,14 @@
 // and what signalling them did. Interrupt models decide *whether* to deliver;
 // this only knows *how*.
 import { closeFd, signalEventFd } from '../../ffi/index.ts';
+import type { IrqOutcome } from './events.ts';
 
 export type SignalResult = 'sent' | 'no-eventfd' | 'overflow' | 'error';
+
+/** What a signal attempt means for the interrupt: delivered, no eventfd bound, or failed. */
+export function signalOutcome(r: SignalResult): IrqOutcome {
+  return r === 'sent' ? 'delivered' : r === 'no-eventfd' ? 'unbound' : 'failed';
+}
 
 export class IrqLines {
   private fds: (number | undefined)[];

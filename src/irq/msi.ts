@@ -2,7 +2,7 @@
 // optional per-vector mask and pending bits in config space. QEMU emulates the
 // capability for the guest and binds eventfds with SET_IRQS index MSI.
 import { IRQ_INFO_EVENTFD } from '../protocol/index.ts';
-import { IrqLines } from './irq-lines.ts';
+import { IrqLines, signalOutcome } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
 import { badIndex, type IrqEvent, type IrqOutcome } from './events.ts';
 import type { IrqHook } from './hooks.ts';
@@ -51,7 +51,7 @@ export class Msi implements IrqSource {
       outcome = 'pending';
     } else {
       const r = this.lines.signal(v);
-      outcome = r === 'sent' ? 'delivered' : r === 'no-eventfd' ? 'unbound' : 'failed';
+      outcome = signalOutcome(r);
     }
     this.host.emit({ kind: 'msi', index: v, outcome });
     return outcome;

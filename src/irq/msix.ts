@@ -13,7 +13,7 @@
 // client re-binds the vector's eventfd (QEMU's unmask). Once the client
 // accesses the table through us, the table here is authoritative.
 import { IRQ_INFO_EVENTFD, IRQ_INFO_MASKABLE } from '../protocol/index.ts';
-import { IrqLines } from './irq-lines.ts';
+import { IrqLines, signalOutcome } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
 import { badIndex, type IrqEvent, type IrqOutcome } from './events.ts';
 import type { IrqHook } from './hooks.ts';
@@ -170,7 +170,7 @@ export class Msix implements IrqSource {
     const to = this.host.hook.message?.('msix', v)?.vector ?? v;
     if (badIndex('msix', to, this.count)) return 'failed';
     const r = this.lines.signal(to);
-    return r === 'sent' ? 'delivered' : r === 'no-eventfd' ? 'unbound' : 'failed';
+    return signalOutcome(r);
   }
 
   /** Clears v's pending bit after delivery, unless the hook keeps it (a stuck-pending fault). */

@@ -2,7 +2,7 @@
 // the device hit an unrecoverable error; REQ asks it to release the device
 // (QEMU turns it into a hot-unplug request to the guest).
 import { IRQ_INFO_EVENTFD } from '../protocol/index.ts';
-import { IrqLines } from './irq-lines.ts';
+import { IrqLines, signalOutcome } from './irq-lines.ts';
 import type { IrqSource } from './set-irqs.ts';
 import type { IrqEvent, IrqKind } from './events.ts';
 import type { IrqHook } from './hooks.ts';
@@ -19,7 +19,7 @@ export class SignalIrq implements IrqSource {
     if (this.count === 0) return;
     this.hook.raise(this.kind, 0, () => {
       const r = this.lines.signal(0);
-      const outcome = r === 'sent' ? 'delivered' : r === 'no-eventfd' ? 'unbound' : 'failed';
+      const outcome = signalOutcome(r);
       this.emit({ kind: this.kind, index: 0, outcome });
       return outcome;
     });

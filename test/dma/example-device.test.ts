@@ -77,8 +77,9 @@ test('guest mistakes: a clear guest error, STATUS.ERROR, the command ignored, th
   await expectError(new RegExp(`runs past the ${LOCAL_SIZE}-byte local memory`), () => command(Cmd.LOAD, { src: A, dst: BigInt(LOCAL_SIZE - 8), len: 16 }));
   // A read of memory the client never exported fails (a posted write there would simply be lost).
   await expectError(/command 3 failed: .*EFAULT/, () => command(Cmd.CHECK, { src: 0x4000_0000n, len: 64 }));
-  // A command while one runs: held in flight by a delayed DMA.
-  dev.faults.add({ on: 'dma', action: { delay: 200 }, count: 1 });
+  // A command while one runs: held in flight by a delayed DMA (long enough
+  // for the next four accesses on a loaded machine; idle() then waits it out).
+  dev.faults.add({ on: 'dma', action: { delay: 2000 }, count: 1 });
   await w(REG.LEN, 64); await w(REG.DST, Number(A)); await w(REG.CMD, Cmd.FILL);
   t.is(await r(REG.BUSY), 1);
   const n = errors.length;

@@ -82,19 +82,23 @@ export function dmaCopySuite(cfg: DmaSuiteConfig): void {
   const largest = Math.max(...cfg.sizes);
   serial(`a function reset cancels a ${largest / MiB} MiB copy in flight: no completion, no DMA after it, and the next command works`, async (t) => {
     // The copy's write is held (a fault rule's delay) until the reset comes: the command is surely in flight.
-    dc.device.faults.add({ on: 'dma', direction: 'write', action: { delay: 120_000 }, count: 1 });
+    const HELD_MS = 3000;
+    dc.device.faults.add({ on: 'dma', direction: 'write', action: { delay: HELD_MS }, count: 1 });
     t.teardown(() => dc.device.faults.clear());
     // In the background: the guest agent runs one command at a time.
     await dc.bed.vm.run(`rm -f /tmp/copy.rc; (echo copy ${largest} 1 > ${dc.debugfs}/run; echo $? > /tmp/copy.rc) >/dev/null 2>&1 &`, { check: true });
     await eventually('the copy to read its source and start writing', () => dc.device.faults.list().some((r) => r.applied === 1), { timeoutMs: 60_000 });
+    const heldAt = Date.now();
     t.is(dc.device.regs.value('BUSY'), 1);
     await dc.bed.vm.run(`echo 1 > /sys/bus/pci/devices/${dc.bdf}/reset`, { check: true });
     await eventually('the run to return', async () => (await dc.bed.vm.run('cat /tmp/copy.rc')).stdout.trim() === '0', { timeoutMs: 60_000 });
     const r = await dc.result();
     t.is(r.aborted, 1, 'the driver was told (reset_prepare / reset_done)');
     t.is(r.done, 0);
+    // Nothing can be waited for here: watch past the moment the held write
+    // was due, after which an engine the reset did not stop would go on.
     const after = dc.accesses;
-    await new Promise((res) => setTimeout(res, 500));
+    await new Promise((res) => setTimeout(res, Math.max(500, heldAt + HELD_MS + 500 - Date.now())));
     t.is(dc.accesses, after, 'the engine stopped issuing DMA');
     t.is(dc.device.regs.value('BUSY'), 0);
     t.is(dc.device.regs.value('DONE_COUNT'), 0, 'the cancelled command never completed');

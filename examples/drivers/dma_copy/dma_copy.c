@@ -107,8 +107,13 @@ struct dc_dev {
 	struct dentry *debugfs;
 	struct mutex lock;		/* one run at a time; guards result */
 	struct completion done;
+	struct completion reset_over;	/* the function reset that set aborted is done */
 	u32 status;			/* STATUS as the handler found it */
-	/* order rounds: the handler checks this buffer against this seed */
+	/*
+	 * order rounds: the handler checks this buffer against this seed. Set
+	 * before the command's CMD write, which publishes them: the device
+	 * raises the interrupt only after that write reached it.
+	 */
 	const __le32 *check_buf;
 	u32 check_words, check_seed;
 	bool check_stale;
@@ -163,7 +168,7 @@ static irqreturn_t dc_irq(int irq, void *data)
 	 * anything else could have waited for it. The buffer is coherent DMA
 	 * memory: no sync is needed, only a fresh read of each word.
 	 */
-	if (dc->check_buf && dc_count_bad(dc->check_buf, dc->check_words, dc->check_seed))
+	if (READ_ONCE(dc->check_buf) && dc_count_bad(dc->check_buf, dc->check_words, dc->check_seed))
 		dc->check_stale = true;
 
 	dc->status = status;
@@ -197,8 +202,11 @@ static int dc_command(struct dc_dev *dc, enum dc_cmd cmd, u64 src, u64 dst, u32 
 	writel(cmd, dc->regs + DC_CMD);
 
 	left = wait_for_completion_timeout(&dc->done, msecs_to_jiffies(timeout_ms));
-	if (READ_ONCE(dc->aborted))
+	if (READ_ONCE(dc->aborted)) {
+		/* The buffers are free only once the reset has stopped the engine. */
+		wait_for_completion(&dc->reset_over);
 		return -ECANCELED;
+	}
 	if (!left)
 		return -ETIMEDOUT;
 	return dc->status & DC_STATUS_ERROR ? -EIO : 0;
@@ -229,12 +237,12 @@ static int dc_round(struct dc_dev *dc, struct dc_result *r, __le32 *a, dma_addr_
 			r->bad_words += dc_count_bad(a, words, seed);
 		return ret;
 	case DC_OP_ORDER:
-		dc->check_buf = a;
 		dc->check_words = words;
 		dc->check_seed = seed;
 		dc->check_stale = false;
+		WRITE_ONCE(dc->check_buf, a);
 		ret = dc_command(dc, DC_CMD_FILL, 0, a_dma, r->bytes, seed);
-		dc->check_buf = NULL;
+		WRITE_ONCE(dc->check_buf, NULL);
 		if (!ret) {
 			r->stale_rounds += dc->check_stale;
 			r->bad_words += dc_count_bad(a, words, seed);
@@ -309,11 +317,12 @@ static int dc_run(struct dc_dev *dc, enum dc_op op, u32 bytes, u32 rounds)
 	r.crc = readl(dc->regs + DC_CRC);
 
 	/*
-	 * After a timeout or a reset the engine may not have finished with the
-	 * buffers, and only a device that has stopped may lose them: a reset
-	 * stops it; after a plain timeout the buffers are leaked on purpose.
+	 * After a timeout the engine may still be at the buffers, and the next
+	 * command would find it busy: a function reset stops it. Only a device
+	 * that has stopped may lose them; if the reset cannot be had (the device
+	 * is being removed), the buffers are leaked on purpose.
 	 */
-	if (ret && !r.aborted) {
+	if (ret == -ETIMEDOUT && pci_try_reset_function(dc->pdev)) {
 		dev_warn(dev, "leaking the run's buffers: the device may still use them\n");
 	} else {
 		if (b)
@@ -409,6 +418,7 @@ static void dc_reset_prepare(struct pci_dev *pdev)
 {
 	struct dc_dev *dc = pci_get_drvdata(pdev);
 
+	reinit_completion(&dc->reset_over);
 	WRITE_ONCE(dc->aborted, true);
 }
 
@@ -421,6 +431,7 @@ static void dc_reset_done(struct pci_dev *pdev)
 {
 	struct dc_dev *dc = pci_get_drvdata(pdev);
 
+	complete_all(&dc->reset_over);
 	complete(&dc->done);
 }
 
@@ -444,6 +455,7 @@ static int dc_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	dc->pdev = pdev;
 	mutex_init(&dc->lock);
 	init_completion(&dc->done);
+	init_completion(&dc->reset_over);
 
 	/* Managed (pcim/devm): undone in reverse order after remove or a failed probe. */
 	ret = pcim_enable_device(pdev);
