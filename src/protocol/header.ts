@@ -46,11 +46,11 @@ export function writeHeader(bytes: Uint8Array, at: number, h: Header): void {
   writeHeaderAt(new DataView(bytes.buffer, bytes.byteOffset), at, h);
 }
 
-/** A header at `at` through a DataView the caller keeps (a buffer written message after message). */
-export function writeHeaderAt(v: DataView, at: number, h: Header): void {
+/** A header at `at` through a DataView the caller keeps (a buffer written message after message); `size` defaults to h.size. */
+export function writeHeaderAt(v: DataView, at: number, h: Header, size = h.size): void {
   v.setUint16(at, h.id, true);
   v.setUint16(at + 2, h.command, true);
-  v.setUint32(at + 4, h.size, true);
+  v.setUint32(at + 4, size, true);
   v.setUint32(at + 8, h.flags, true);
   v.setUint32(at + 12, h.error, true);
 }

@@ -35,10 +35,11 @@ export class Outbox {
     this.holding = true;
   }
 
-  /** Queues a message: this header (its size that of header and payload) and payload. */
+  /** Queues a message made of these header fields (its size is computed) and payload. */
   message(h: Header, payload: Uint8Array): void {
-    const at = this.b.reserve(HEADER_SIZE + payload.length);
-    writeHeaderAt(this.b.view, at, h);
+    const size = HEADER_SIZE + payload.length;
+    const at = this.b.reserve(size);
+    writeHeaderAt(this.b.view, at, h, size);
     if (payload.length) this.b.buf.set(payload, at + HEADER_SIZE);
     this.schedule();
   }
